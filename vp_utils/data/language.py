@@ -1,0 +1,96 @@
+"""Words about scenes: captions and question-answer pairs, derived from the ground-truth labels.
+
+Objects in a scene have distinct shapes and distinct colours, so "the red object" and "the
+circle" each name exactly one object, and every answer follows from the labels alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .shapes import COLOURS, SHAPES, Scenes, uniforms
+
+RELATIONS = ("left of", "right of", "above", "below")
+QUESTION_TYPES = ("colour", "shape", "count", "existence", "relation")
+NUMBERS = ("one", "two", "three")
+ANSWERS = tuple(COLOURS) + SHAPES + NUMBERS + ("yes", "no")
+CAPTION_TEMPLATES = ("list", "relation", "count", "there is")
+_CAPTION_STREAM, _QUESTION_STREAM = 11, 12
+
+
+@dataclass(frozen=True)
+class Question:
+    kind: str
+    text: str
+    answer: str
+
+
+def describe(obj: dict, with_size: bool = False) -> str:
+    words = ([obj["size"]] if with_size else []) + [obj["colour"], obj["shape"]]
+    return " ".join(words)
+
+
+def relation(a: dict, b: dict) -> str:
+    """Where a is relative to b, along the axis on which they differ most (y grows downwards)."""
+    dx, dy = a["x"] - b["x"], a["y"] - b["y"]
+    if abs(dx) >= abs(dy):
+        return "left of" if dx < 0 else "right of"
+    return "above" if dy < 0 else "below"
+
+
+def caption(scenes: Scenes, i: int, template: str | None = None, seed: int = 0) -> str:
+    """A caption of scene i; without `template`, one is chosen deterministically per scene."""
+    objects = scenes.objects(i)
+    u = uniforms(seed, scenes.index[i:i + 1], _CAPTION_STREAM, 2)[0]
+    if template is None:
+        usable = CAPTION_TEMPLATES if len(objects) > 1 else ("list", "count", "there is")
+        template = usable[int(u[0] * len(usable))]
+    if template == "relation":
+        if len(objects) < 2:
+            raise ValueError(f"scene {scenes.index[i]} has one object: no relation to caption")
+        a, b = objects[0], objects[1]
+        return f"a {describe(a)} {relation(a, b)} a {describe(b)}"
+    if template == "list":
+        return " and ".join(f"a {describe(o, with_size=True)}" for o in objects)
+    if template == "count":
+        noun = "shape" if len(objects) == 1 else "shapes"
+        return f"{NUMBERS[len(objects) - 1]} {noun}: " + ", ".join(describe(o) for o in objects)
+    if template == "there is":
+        return f"there is a {describe(objects[int(u[1] * len(objects))])}"
+    raise ValueError(f"unknown caption template {template!r}; choose from {CAPTION_TEMPLATES}")
+
+
+def questions(scenes: Scenes, i: int, seed: int = 0) -> list[Question]:
+    """One question of each type that the scene supports, answers balanced where binary."""
+    objects = scenes.objects(i)
+    u = uniforms(seed, scenes.index[i:i + 1], _QUESTION_STREAM, 8)[0]
+    target = objects[int(u[0] * len(objects))]
+    qs = [Question("colour", f"what colour is the {target['shape']}?", target["colour"]),
+          Question("shape", f"what shape is the {target['colour']} object?", target["shape"]),
+          Question("count", "how many objects are there?", NUMBERS[len(objects) - 1]),
+          _existence_question(objects, u[1], u[2], u[3])]
+    if len(objects) > 1:
+        qs.append(_relation_question(objects, u[4], u[5]))
+    return qs
+
+
+def _existence_question(objects: list[dict], coin: float, pick_colour: float, pick_shape: float) -> Question:
+    present = {(o["colour"], o["shape"]) for o in objects}
+    if coin < 0.5:
+        colour, shape = sorted(present)[int(pick_colour * len(present))]
+    else:  # an absent pair, built from a colour and a shape chosen among all
+        absent = [(c, s) for c in COLOURS for s in SHAPES if (c, s) not in present]
+        colour, shape = absent[int(pick_shape * len(absent))]
+    return Question("existence", f"is there a {colour} {shape}?", "yes" if (colour, shape) in present else "no")
+
+
+def _relation_question(objects: list[dict], pick: float, coin: float) -> Question:
+    a, b = objects[0], objects[1]
+    if pick < 0.5:
+        a, b = b, a
+    true = relation(a, b)
+    asked = true if coin < 0.5 else _opposite(true)
+    return Question("relation", f"is the {describe(a)} {asked} the {describe(b)}?", "yes" if asked == true else "no")
+
+
+def _opposite(rel: str) -> str:
+    return {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}[rel]

@@ -1,0 +1,46 @@
+"""Real pictures that ship inside installed packages, so they work offline."""
+from __future__ import annotations
+
+import numpy as np
+
+_SKIMAGE = ("astronaut", "coffee", "chelsea", "rocket", "camera")
+
+
+def photos(size: int | None = 224) -> dict[str, np.ndarray]:
+    """Named RGB photos from scikit-image and scikit-learn as float32 (H, W, 3) arrays in [0, 1].
+
+    With `size`, each is centre-cropped to a square and resized to size x size.
+    """
+    import skimage.data
+    from sklearn.datasets import load_sample_images
+
+    images = {name: getattr(skimage.data, name)() for name in _SKIMAGE}
+    sample = load_sample_images()
+    images.update({path.rsplit("/", 1)[-1].removesuffix(".jpg"): image
+                   for path, image in zip(sample.filenames, sample.images)})
+    return {name: _prepare(image, size) for name, image in images.items()}
+
+
+def digits():
+    """scikit-learn's 1,797 handwritten digits: (images (n, 8, 8) float32 in [0, 1], labels (n,))."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return (data.images / 16.0).astype(np.float32), data.target
+
+
+def _prepare(image: np.ndarray, size: int | None) -> np.ndarray:
+    if image.ndim == 2:  # greyscale: repeat into RGB so every photo has the same layout
+        image = np.repeat(image[..., None], 3, axis=2)
+    image = image.astype(np.float32) / 255.0
+    if size is None:
+        return image
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive integer or None, got {size!r}")
+    from skimage.transform import resize
+
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = image[top:top + side, left:left + side]
+    return resize(square, (size, size), anti_aliasing=True).astype(np.float32)
