@@ -224,7 +224,8 @@ def _sample_layout(world: ShapesWorld, index: np.ndarray) -> dict:
     x = np.clip((cell_x + 0.2 + 0.6 * jitter_x) / _CELLS, radius_fraction * 0.8, 1 - radius_fraction * 0.8)
     y = np.clip((cell_y + 0.2 + 0.6 * jitter_y) / _CELLS, radius_fraction * 0.8, 1 - radius_fraction * 0.8)
     # an object stands on the ground plane: its depth is the ground's depth at its base
-    object_depth = ground_depth(np.minimum(y + radius_fraction, 1.0)) - 0.02
+    # (the x term breaks ties between objects whose bases sit at the same height)
+    object_depth = ground_depth(np.minimum(y + radius_fraction, 1.0)) - 0.02 - 0.01 * x
     empty = np.arange(k)[None, :] >= n_objects[:, None]
     layout = dict(n_objects=n_objects, shape=shape, colour=colour, size=size, x=x, y=y,
                   radius=radius_fraction * world.image_size, object_depth=object_depth)

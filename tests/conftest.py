@@ -1,0 +1,20 @@
+"""Test-wide environment, set before anything imports torch, timm or huggingface_hub."""
+import importlib.util
+import os
+from pathlib import Path
+
+GUARD = Path(__file__).parent / "offline" / "sitecustomize.py"
+
+os.environ.update({
+    "HF_HUB_OFFLINE": "1",   # weight requests fail at once instead of retrying for ~50 s
+    "TRANSFORMERS_OFFLINE": "1",
+    "VP_OFFLINE": "1",
+    "VP_STATIC": "1",        # explorers draw a static figure: nbval runs no widget frontend
+    # notebook kernels import the network guard at start-up through PYTHONPATH
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(GUARD.parent), os.environ.get("PYTHONPATH")])),
+})
+os.environ.pop("MPLBACKEND", None)  # Agg here would silence plt.show() in the kernels
+
+# this process too: load the same guard under its own name
+_spec = importlib.util.spec_from_file_location("vp_network_guard", GUARD)
+_spec.loader.exec_module(importlib.util.module_from_spec(_spec))

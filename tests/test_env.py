@@ -1,0 +1,42 @@
+import socket
+import time
+
+import pytest
+import torch
+
+import vp_utils
+from vp_utils.env import hub_online
+from vp_utils.reference import WeightsUnavailable, load_pretrained
+
+
+def test_setup_seeds_and_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("VP_SEED", "5")
+    monkeypatch.setenv("VP_SCALE", "full")
+    config = vp_utils.setup(quiet=True)
+    first = torch.rand(3)
+    assert config.seed == 5 and config.scale == "full" and config.pick(small=1, full=2) == 2
+    vp_utils.setup(quiet=True)
+    assert torch.equal(torch.rand(3), first)
+    assert config.device.type in ("cpu", "cuda", "mps")
+
+
+@pytest.mark.parametrize("name, value", [("VP_SCALE", "huge"), ("VP_SEED", "abc"), ("VP_THREADS", "0")])
+def test_bad_environment_is_named(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        vp_utils.setup(quiet=True)
+
+
+def test_network_is_blocked_during_tests():
+    with pytest.raises(OSError):
+        socket.create_connection(("huggingface.co", 443), timeout=1)
+
+
+def test_pretrained_weights_fail_fast_and_clearly_offline():
+    assert not hub_online()
+    start = time.perf_counter()
+    with pytest.raises(WeightsUnavailable, match="resnet18: pretrained weights"):
+        load_pretrained("resnet18")
+    assert time.perf_counter() - start < 2.0
+    with pytest.raises(ValueError, match="no pretrained weights known"):
+        load_pretrained("resnet7")

@@ -1,0 +1,82 @@
+"""One small fit loop: a fixed number of steps (never a wall-clock budget, so results do not
+depend on the machine), a progress bar, a cosine schedule and a metrics history."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checks import check_non_empty, check_positive
+
+
+class History(dict):
+    """metric name -> list of values, one per logged step."""
+
+    def log(self, **metrics: float) -> None:
+        for name, value in metrics.items():
+            self.setdefault(name, []).append(float(value))
+
+    def final(self, name: str, fraction: float = 0.1) -> float:
+        """Mean over the last `fraction` of the run: one noisy minibatch is no verdict."""
+        values = check_non_empty(self[name], f"history[{name!r}]")
+        tail = values[-max(1, int(len(values) * fraction)):]
+        return sum(tail) / len(tail)
+
+
+def batches(*tensors: torch.Tensor, batch_size: int, seed: int = 0) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Endless shuffled minibatches of aligned tensors (a new permutation every epoch)."""
+    n = len(check_non_empty(tensors[0], "tensors[0]"))
+    if any(len(t) != n for t in tensors):
+        raise ValueError(f"tensors must be equally long, got lengths {[len(t) for t in tensors]}")
+    check_positive(batch_size, "batch_size")
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, max(n - batch_size, 0) + 1, batch_size):  # drop the ragged last batch
+            pick = order[start:start + batch_size]
+            yield tuple(t[pick] for t in tensors)
+
+
+def classification_loss(model: nn.Module, batch) -> dict[str, torch.Tensor]:
+    """Cross-entropy and accuracy for an (images, labels) batch."""
+    images, labels = batch
+    logits = model(images)
+    return {"loss": F.cross_entropy(logits, labels), "accuracy": (logits.argmax(1) == labels).float().mean()}
+
+
+def cosine(step: int, total: int, warmup: int = 0) -> float:
+    """Learning-rate factor: linear warm-up, then cosine decay from 1 to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def fit(model: nn.Module, data: Iterator, optimizer: torch.optim.Optimizer, steps: int,
+        loss_fn: Callable = classification_loss, warmup: int = 0, clip: float | None = None,
+        device: torch.device | str = "cpu", desc: str = "train", progress: bool = True) -> History:
+    """Train for `steps` minibatches from `data`; loss_fn(model, batch) returns a tensor or a
+    dict with "loss" and other metrics. Returns the per-step History."""
+    check_positive(steps, "steps")
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine(s, steps, warmup))
+    history = History()
+    model.to(device).train()
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=True)
+    for _, batch in zip(bar, data):
+        batch = tuple(t.to(device, non_blocking=True) for t in batch)
+        out = loss_fn(model, batch)
+        metrics = out if isinstance(out, dict) else {"loss": out}
+        optimizer.zero_grad(set_to_none=True)
+        metrics["loss"].backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        schedule.step()
+        history.log(**{k: v.detach() for k, v in metrics.items()}, lr=schedule.get_last_lr()[0])
+        bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", refresh=False)
+    bar.close()
+    return history

@@ -1,0 +1,46 @@
+"""Interactive explorers that leave a static figure behind where no widget frontend runs.
+
+In JupyterLab the sliders redraw the figure. Under nbval, nbconvert or a plain script (or with
+`VP_STATIC=1`), the figure for the default values is drawn once as an ordinary output, so
+executed notebooks and rendered books still show it.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import matplotlib.pyplot as plt
+
+
+def widgets_available() -> bool:
+    """True inside a Jupyter kernel with ipywidgets installed, unless VP_STATIC=1."""
+    if os.environ.get("VP_STATIC") == "1":
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+        shell = get_ipython()  # noqa: F821 - defined inside IPython only
+    except (ImportError, NameError):
+        return False
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def explore(draw: Callable, **controls):
+    """Call draw(**values) whenever a control changes; controls are ipywidgets (slider, dropdown,
+    text box). Without a widget frontend, draws once with each control's current value."""
+    if not controls:
+        raise ValueError("explore needs at least one control, e.g. layer=IntSlider(...)")
+    if not widgets_available():
+        draw(**{name: control.value for name, control in controls.items()})
+        plt.show()
+        return None
+    import ipywidgets
+    from IPython.display import display
+
+    def redraw(**values):
+        draw(**values)
+        plt.show()
+
+    box = ipywidgets.interactive(redraw, **controls)
+    box.children[-1].layout.min_height = "300px"  # keeps the page from jumping as figures redraw
+    display(box)
+    return box
