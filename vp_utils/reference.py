@@ -11,8 +11,12 @@ from torch import nn
 
 from .env import hub_online
 from .models.resnet import ResNet, ResNetConfig
+from .models.vit import VisionTransformer, ViTConfig
 
-PRETRAINED = {"resnet18": "resnet18.a1_in1k", "resnet50": "resnet50.a1_in1k"}
+PRETRAINED = {"resnet18": "resnet18.a1_in1k", "resnet50": "resnet50.a1_in1k",
+              "vit_tiny_patch16_224": "vit_tiny_patch16_224.augreg_in21k_ft_in1k",
+              "vit_small_patch16_224": "vit_small_patch16_224.augreg_in21k_ft_in1k",
+              "vit_base_patch16_224": "vit_base_patch16_224.augreg2_in21k_ft_in1k"}
 
 
 class WeightsUnavailable(RuntimeError):
@@ -44,7 +48,37 @@ def _resnet_config(model: nn.Module) -> ResNet:
     return ResNet(ResNetConfig(block, layers, widths, "imagenet", model.num_classes, model.conv1.in_channels))
 
 
-_CONVERTERS = {"ResNet": _resnet_config}
+def _vit_config(model: nn.Module) -> VisionTransformer:
+    """timm's VisionTransformer in the variants ours has: learned positions that include the class
+    token's, plain pre-norm blocks, the final norm before 'token' or 'avg' pooling."""
+    embed, block = model.patch_embed, model.blocks[0]
+    if (type(block).__name__, type(block.attn).__name__, type(block.mlp).__name__) != ("Block", "Attention", "Mlp"):
+        raise ValueError("only timm VisionTransformers of plain Block, Attention and Mlp modules are supported")
+    problems = {
+        "register tokens": model.num_reg_tokens > 0,
+        "position embeddings that skip the class token (no_embed_class)": model.no_embed_class,
+        f"global_pool {model.global_pool!r} (ours: 'token' or 'avg')": model.global_pool not in ("token", "avg"),
+        "a norm after pooling (fc_norm, timm's default for 'avg'; create it with fc_norm=False)":
+            not isinstance(model.fc_norm, nn.Identity),
+        "non-square images or patches": len(set(embed.img_size)) > 1 or len(set(embed.patch_size)) > 1,
+        "padding of images to whole patches (dynamic_img_pad)": embed.dynamic_img_pad,
+        "an attention width other than embed_dim": block.attn.qkv.out_features != 3 * model.embed_dim,
+        "an activation other than exact GELU": getattr(block.mlp.act, "approximate", None) != "none",
+        "LayerNorm eps other than 1e-6": any(m.eps != 1e-6 for m in model.modules() if isinstance(m, nn.LayerNorm)),
+    }
+    found = [problem for problem, present in problems.items() if present]
+    if found:
+        raise ValueError(f"timm VisionTransformer variant not supported: {'; '.join(found)}")
+    return VisionTransformer(ViTConfig(
+        img_size=embed.img_size[0], patch_size=embed.patch_size[0], in_chans=embed.proj.in_channels,
+        num_classes=model.num_classes, embed_dim=model.embed_dim, depth=len(model.blocks),
+        num_heads=block.attn.num_heads, mlp_ratio=block.mlp.fc1.out_features / model.embed_dim,
+        qkv_bias=block.attn.qkv.bias is not None, class_token=model.cls_token is not None,
+        global_pool=model.global_pool,
+        init_values=None if isinstance(block.ls1, nn.Identity) else 1.0))  # any value: the weights replace it
+
+
+_CONVERTERS = {"ResNet": _resnet_config, "VisionTransformer": _vit_config}
 
 
 def load_pretrained(name: str) -> nn.Module:
