@@ -72,3 +72,12 @@ def show_feature_maps(maps: torch.Tensor, channels=None, title: str | None = Non
     channels = range(min(ncols * 2, maps.shape[0])) if channels is None else channels
     chosen = [maps[c].detach().cpu().numpy() for c in channels]
     return show_images(chosen, [f"ch {c}" for c in channels], ncols=ncols, title=title, cmap="viridis")
+
+
+def show_source(obj) -> None:
+    """Display the source of a vp_utils class or function, so a notebook reads the code it runs."""
+    import inspect
+
+    from IPython.display import Code, display
+
+    display(Code(inspect.getsource(obj), language="python"))

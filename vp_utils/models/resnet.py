@@ -80,7 +80,6 @@ class ResNetConfig:
     num_classes: int = 1000
     in_chans: int = 3
     residual: bool = True
-    zero_init_last: bool = True
 
 
 class ResNet(nn.Module):
@@ -134,12 +133,6 @@ class ResNet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        if self.config.zero_init_last and self.config.residual:
-            # each residual branch starts at zero, so a deep ResNet starts as a shallow one
-            # (Goyal et al. 2017; timm's default). Plain nets cannot: it would cut the signal.
-            for stage in self.stages:
-                for block in stage:
-                    nn.init.zeros_(block.bn3.weight if isinstance(block, Bottleneck) else block.bn2.weight)
 
 
 def resnet(name: str, num_classes: int = 1000, width: int = 16, residual: bool = True, in_chans: int = 3) -> ResNet:
