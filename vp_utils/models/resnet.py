@@ -80,6 +80,7 @@ class ResNetConfig:
     num_classes: int = 1000
     in_chans: int = 3
     residual: bool = True
+    zero_init_last: bool = True  # timm's default, see _init_weights
 
 
 class ResNet(nn.Module):
@@ -133,6 +134,12 @@ class ResNet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if self.config.residual and self.config.zero_init_last:
+            # each residual branch starts at zero, so a deep ResNet starts as a shallow one and
+            # grows into its depth (Goyal et al. 2017). A plain net cannot: it would cut the signal.
+            for stage in self.stages:
+                for block in stage:
+                    nn.init.zeros_((block.bn3 if isinstance(block, Bottleneck) else block.bn2).weight)
 
 
 def resnet(name: str, num_classes: int = 1000, width: int = 16, residual: bool = True, in_chans: int = 3) -> ResNet:
