@@ -142,7 +142,8 @@ class ResNet(nn.Module):
                     nn.init.zeros_((block.bn3 if isinstance(block, Bottleneck) else block.bn2).weight)
 
 
-def resnet(name: str, num_classes: int = 1000, width: int = 16, residual: bool = True, in_chans: int = 3) -> ResNet:
+def resnet(name: str, num_classes: int = 1000, width: int = 16, residual: bool = True, in_chans: int = 3,
+           zero_init_last: bool = True) -> ResNet:
     """Build by name: resnet18/34/50 (ImageNet style) or resnet20/32/44/56/110 (CIFAR style,
     first-stage `width`). plainNN gives the shortcut-free twin, e.g. plain56."""
     plain = name.startswith("plain")
@@ -152,10 +153,12 @@ def resnet(name: str, num_classes: int = 1000, width: int = 16, residual: bool =
     depth, residual = int(depth_text), residual and not plain
     if depth in IMAGENET_LAYERS:
         block, layers = IMAGENET_LAYERS[depth]
-        config = ResNetConfig(block, layers, (64, 128, 256, 512), "imagenet", num_classes, in_chans, residual)
+        config = ResNetConfig(block, layers, (64, 128, 256, 512), "imagenet", num_classes, in_chans, residual,
+                              zero_init_last)
     elif (depth - 2) % 6 == 0 and depth >= 8:
         n = (depth - 2) // 6
-        config = ResNetConfig("basic", (n, n, n), (width, 2 * width, 4 * width), "cifar", num_classes, in_chans, residual)
+        config = ResNetConfig("basic", (n, n, n), (width, 2 * width, 4 * width), "cifar", num_classes, in_chans,
+                              residual, zero_init_last)
     else:
         raise ValueError(f"no ResNet of depth {depth}: use 18/34/50/101/152 or 6n+2 (20, 32, 44, 56, 110)")
     return ResNet(config)
