@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from timm.layers import resample_abs_pos_embed
 
-from vp_utils.attention import attention_rollout, mean_attention_distance, patch_distances
+from vp_utils.attention import attention_rollout, cls_attention_map, mean_attention_distance, patch_distances
 from vp_utils.models import (ViTConfig, VisionTransformer, count_parameters, patchify, resample_pos_embed, unpatchify,
                              vit)
 from vp_utils.reference import PRETRAINED, WeightsUnavailable, from_timm, load_pretrained
@@ -197,3 +197,15 @@ def test_bad_inputs_are_named():
         attention_rollout([torch.eye(3).expand(1, 1, 3, 3)], discard_ratio=1.0)
     with pytest.raises(ValueError, match="cannot hold a 4x4 grid"):
         mean_attention_distance(torch.eye(9).expand(1, 1, 9, 9), 4)
+
+
+def test_cls_attention_map_reads_query_zero_over_the_patches():
+    tokens = 1 + 2 * 3
+    attn = torch.rand(2, 4, tokens, tokens)
+    maps = cls_attention_map(attn, (2, 3))
+    assert maps.shape == (2, 4, 2, 3)
+    torch.testing.assert_close(maps[1, 2, 1, 0], attn[1, 2, 0, 1 + 3])  # patch (row 1, col 0) is token 1 + 3
+    rollout = attention_rollout([attn.softmax(-1)])
+    assert cls_attention_map(rollout, (2, 3)).shape == (2, 2, 3)
+    with pytest.raises(ValueError, match="no CLS token"):
+        cls_attention_map(torch.rand(1, 1, 6, 6), (2, 3))

@@ -39,6 +39,20 @@ def attention_rollout(attentions, discard_ratio: float = 0.0) -> torch.Tensor:
     return rollout
 
 
+def cls_attention_map(attn, grid) -> torch.Tensor:
+    """What the CLS token (query 0) reads from each patch, laid out on the (rows, cols) grid:
+    (..., T, T) -> (..., rows, cols). Takes one layer's weights (B, heads, T, T) or a rollout
+    (B, T, T); the prefix tokens' own columns are dropped, so a map need not sum to 1."""
+    if not isinstance(attn, torch.Tensor) or attn.ndim < 2 or attn.shape[-1] != attn.shape[-2]:
+        got = tuple(attn.shape) if isinstance(attn, torch.Tensor) else type(attn).__name__
+        raise ValueError(f"attention must be a tensor of shape (..., tokens, tokens), got {got}")
+    rows, cols = (grid, grid) if isinstance(grid, int) else grid
+    prefix = attn.shape[-1] - rows * cols
+    if prefix < 1:
+        raise ValueError(f"attention over {attn.shape[-1]} tokens has no CLS token in front of a {rows}x{cols} grid")
+    return attn[..., 0, prefix:].reshape(*attn.shape[:-2], rows, cols)
+
+
 def _discard_weakest(attn: torch.Tensor, ratio: float) -> torch.Tensor:
     count = int(attn[0].numel() * ratio)
     if count == 0:

@@ -1,4 +1,5 @@
-"""Figures the notebooks share: image grids with captions, training curves, feature maps."""
+"""Figures the notebooks share: image grids with captions, training curves, feature maps,
+patch grids and attention heat maps."""
 from __future__ import annotations
 
 import math
@@ -18,8 +19,10 @@ def to_image(x) -> np.ndarray:
     return np.clip(x.squeeze(), 0, 1) if x.ndim == 3 else x
 
 
-def show_images(images, titles=None, ncols: int = 8, size: float = 1.6, title: str | None = None, cmap=None):
-    """A grid of images with optional per-image titles; returns the figure."""
+def show_images(images, titles=None, ncols: int = 8, size: float = 1.6, title: str | None = None, cmap=None,
+                vmin=None, vmax=None):
+    """A grid of images with optional per-image titles; returns the figure. For single-channel
+    maps, `vmin`/`vmax` put every panel on one colour scale (default: each its own)."""
     images = list(images)
     if not images:
         raise ValueError("no images to show")
@@ -31,7 +34,7 @@ def show_images(images, titles=None, ncols: int = 8, size: float = 1.6, title: s
     for ax in axes.flat:
         ax.axis("off")
     for i, (ax, image) in enumerate(zip(axes.flat, images)):
-        ax.imshow(to_image(image), cmap=cmap, interpolation="nearest")
+        ax.imshow(to_image(image), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
         if titles is not None:
             ax.set_title(titles[i], fontsize=8)
     if title:
@@ -72,6 +75,47 @@ def show_feature_maps(maps: torch.Tensor, channels=None, title: str | None = Non
     channels = range(min(ncols * 2, maps.shape[0])) if channels is None else channels
     chosen = [maps[c].detach().cpu().numpy() for c in channels]
     return show_images(chosen, [f"ch {c}" for c in channels], ncols=ncols, title=title, cmap="viridis")
+
+
+def draw_patch_grid(image, patch: int, ax=None, colour: str = "white", title: str | None = None):
+    """An image with the borders of its patch x patch tiles drawn on top; returns the axes."""
+    picture = to_image(image)
+    height, width = picture.shape[:2]
+    if not isinstance(patch, int) or patch < 1 or height % patch or width % patch:
+        raise ValueError(f"patch must be a positive integer dividing the image size {height}x{width}, got {patch!r}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.5, 3.5))
+    ax.imshow(picture, interpolation="nearest")
+    for edge in range(patch, width, patch):
+        ax.axvline(edge - 0.5, color=colour, linewidth=0.8)
+    for edge in range(patch, height, patch):
+        ax.axhline(edge - 0.5, color=colour, linewidth=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def overlay_heatmap(image, heat, ax=None, alpha: float = 0.6, cmap: str = "inferno", title: str | None = None,
+                    vmin: float | None = 0.0, vmax: float | None = None):
+    """An image with a (rows, cols) map stretched over it, one block per cell (per patch for an
+    attention map); returns the axes. The colours run from `vmin` (default 0, so an even map
+    looks even) to `vmax` (default: the map's maximum); vmin=None stretches to the map's minimum."""
+    picture = to_image(image)
+    heat = heat.detach().cpu().numpy() if isinstance(heat, torch.Tensor) else np.asarray(heat)
+    if heat.ndim != 2:
+        raise ValueError(f"heat must be one (rows, cols) map, got shape {heat.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.5, 3.5))
+    height, width = picture.shape[:2]
+    ax.imshow(picture, interpolation="nearest")
+    ax.imshow(heat, cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax, extent=(-0.5, width - 0.5, height - 0.5, -0.5),
+              interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=8)
+    return ax
 
 
 def show_source(obj) -> None:
