@@ -16,7 +16,9 @@ from .models.vit import VisionTransformer, ViTConfig
 PRETRAINED = {"resnet18": "resnet18.a1_in1k", "resnet50": "resnet50.a1_in1k",
               "vit_tiny_patch16_224": "vit_tiny_patch16_224.augreg_in21k_ft_in1k",
               "vit_small_patch16_224": "vit_small_patch16_224.augreg_in21k_ft_in1k",
-              "vit_base_patch16_224": "vit_base_patch16_224.augreg2_in21k_ft_in1k"}
+              "vit_base_patch16_224": "vit_base_patch16_224.augreg2_in21k_ft_in1k",
+              # the MAE-pretrained encoder: no head, CLS pooling, fixed sine-cosine positions
+              "vit_base_patch16_224.mae": "vit_base_patch16_224.mae"}
 
 
 class WeightsUnavailable(RuntimeError):
