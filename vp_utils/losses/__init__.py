@@ -1,0 +1,5 @@
+"""Every objective of the path in one place, apart from the models (as open_clip keeps them).
+
+Each family lives in its own submodule and is re-exported here, so notebooks write
+`from vp_utils.losses import info_nce`.
+"""
