@@ -1,9 +1,10 @@
-"""Test-wide environment, set before anything imports torch, timm or huggingface_hub."""
+"""Test-wide environment, set before anything imports torch, timm or huggingface_hub. It lives at the
+root so that it also holds for a single notebook run as `pytest notebooks/NN_name.ipynb`."""
 import importlib.util
 import os
 from pathlib import Path
 
-GUARD = Path(__file__).parent / "offline" / "sitecustomize.py"
+GUARD = Path(__file__).parent / "tests" / "offline" / "sitecustomize.py"
 
 os.environ.update({
     "HF_HUB_OFFLINE": "1",   # weight requests fail at once instead of retrying for ~50 s

@@ -2,11 +2,13 @@
 
 nbval runs no JavaScript, so only a browser can tell whether moving a slider really redraws a
 figure. This module starts JupyterLab on loopback over a copy of the notebooks, opens one in
-Debian's Chromium through Playwright, runs every cell, moves the first explorer's control and
+Debian's Chromium through Playwright, runs every cell (the notebook's execution test: its
+errors are read back from the saved file), moves the first explorer's control and
 reports whether the figure changed, keeping a screenshot of each step.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import shutil
@@ -15,19 +17,26 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import nbformat
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ALL_CELLS_DONE = """() => {
-  const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
-  return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+RUN_FINISHED = """() => {
+  const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent);
+  return prompts.some(p => /\\[\\d+\\]/.test(p)) && !prompts.some(p => p.includes('*'));
 }"""
 
 
 def find_chromium() -> str | None:
     return next(filter(None, (shutil.which(name) for name in ("chromium", "chromium-browser"))), None)
+
+
+def browser_available() -> bool:
+    """Whether the JupyterLab tests can run here: a Chromium binary and the playwright package."""
+    return find_chromium() is not None and importlib.util.find_spec("playwright") is not None
 
 
 def _free_port() -> int:
@@ -40,7 +49,7 @@ class Lab:
     """A JupyterLab server on loopback over `root`, stopped by `close()`."""
 
     def __init__(self, root: Path, log: Path):
-        self.token, self.port = secrets.token_hex(16), _free_port()
+        self.root, self.token, self.port = root, secrets.token_hex(16), _free_port()
         env = {k: v for k, v in os.environ.items() if k != "VP_STATIC"}  # widgets are live here
         env["JUPYTER_RUNTIME_DIR"] = str(root / ".runtime")
         env["JUPYTERLAB_WORKSPACES_DIR"] = str(root / ".workspaces")  # no tabs restored from earlier runs
@@ -78,20 +87,23 @@ class Lab:
 
 
 @dataclass
-class WidgetCheck:
+class LabRun:
+    """What one notebook did in JupyterLab: its failures, and its first explorer before and after a nudge."""
     notebook: str
-    control: str
-    before: str
-    after: str
-    screenshots: list[Path]
+    errors: list[str]
+    control: str = ""
+    before: str = ""
+    after: str = ""
+    screenshots: list[Path] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         return self.before != self.after
 
 
-def check_first_explorer(browser, lab: Lab, notebook: str, shots: Path, run_timeout_s: float) -> WidgetCheck:
-    """Open `notebook`, run all cells, nudge the first explorer's first control, compare figures."""
+def run_in_lab(browser, lab: Lab, notebook: str, shots: Path, run_timeout_s: float) -> LabRun:
+    """Open `notebook`, run all cells, save it and collect its errors; then nudge the first explorer's
+    first control and compare figures. This run doubles as the notebook's execution test."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(60_000)
     shots.mkdir(parents=True, exist_ok=True)
@@ -110,7 +122,11 @@ def check_first_explorer(browser, lab: Lab, notebook: str, shots: Path, run_time
         shot("opened")
         page.click(".lm-MenuBar-itemLabel:text-is('Run')")
         page.click("li.lm-Menu-item[data-command='runmenu:run-all']")
-        page.wait_for_function(ALL_CELLS_DONE, timeout=run_timeout_s * 1000, polling=2000)
+        page.wait_for_function(RUN_FINISHED, timeout=run_timeout_s * 1000, polling=2000)
+        run = LabRun(notebook, _saved_errors(page, lab.root / notebook), screenshots=taken)
+        if run.errors:
+            shot("failed")
+            return run
         explorer = page.locator(".widget-interact").first
         explorer.scroll_into_view_if_needed()
         before = _figure(explorer)
@@ -118,7 +134,8 @@ def check_first_explorer(browser, lab: Lab, notebook: str, shots: Path, run_time
         control = _nudge_first_control(explorer)
         after = _wait_for_new_figure(explorer, before, timeout_s=45)
         shot("explorer_after", explorer)
-        return WidgetCheck(notebook, control, before, after, taken)
+        run.control, run.before, run.after = control, before, after
+        return run
     finally:
         page.close()
 
@@ -131,6 +148,21 @@ def _accept_kernel_dialog(page) -> None:
     except Exception:  # no dialog this time
         return
     accept.click()
+
+
+def _saved_errors(page, path: Path, timeout_s: float = 60) -> list[str]:
+    """Save the notebook and read it back: every error output and every code cell that never ran."""
+    stamp = path.stat().st_mtime_ns
+    page.click(".lm-MenuBar-itemLabel:text-is('File')")
+    page.click("li.lm-Menu-item[data-command='docmanager:save']")
+    deadline = time.monotonic() + timeout_s
+    while path.stat().st_mtime_ns == stamp and time.monotonic() < deadline:
+        time.sleep(0.5)
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and c.source.strip()]
+    errors = [f"cell {i}: {o.ename}: {o.evalue}" for i, c in enumerate(cells)
+              for o in c.outputs if o.output_type == "error"]
+    never_ran = [i for i, c in enumerate(cells) if c.execution_count is None]
+    return errors + ([f"code cells {never_ran} never ran"] if never_ran else [])
 
 
 def _figure(explorer) -> str:

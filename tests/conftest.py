@@ -1,0 +1,16 @@
+"""One execution per notebook: where the JupyterLab test runs a notebook, its nbval twin is skipped."""
+import pytest
+
+from lab_session import browser_available
+
+
+@pytest.hookimpl(trylast=True)  # after `-m`/`-k` have deselected what will not run
+def pytest_collection_modifyitems(config, items):
+    in_lab = {item.callspec.params["notebook"] for item in items
+              if item.get_closest_marker("browser") and hasattr(item, "callspec")}
+    if not in_lab or not browser_available():
+        return
+    twins = [item for item in items if item.path.suffix == ".ipynb" and item.path.name in in_lab]
+    if twins:
+        config.hook.pytest_deselected(items=twins)
+        items[:] = [item for item in items if item not in twins]
