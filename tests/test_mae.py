@@ -39,6 +39,15 @@ def test_ids_restore_inverts_the_shuffle():
     assert torch.equal(mask.gather(1, ids_shuffle), torch.tensor([[0.0] * 8 + [1.0] * 8]).expand(4, -1))
 
 
+def test_given_noise_masks_as_the_same_noise_drawn():
+    tokens = torch.randn(3, 16, 8)
+    drawn = random_masking(tokens, 0.75, torch.Generator().manual_seed(4))
+    given = random_masking(tokens, 0.75, noise=torch.rand(3, 16, generator=torch.Generator().manual_seed(4)))
+    assert all(torch.equal(a, b) for a, b in zip(drawn, given))
+    with pytest.raises(ValueError, match="noise must have shape"):
+        random_masking(tokens, 0.75, noise=torch.rand(3, 15))
+
+
 def test_loss_counts_only_the_hidden_patches():
     torch.manual_seed(0)
     pred, target = torch.randn(2, 10, 12), torch.randn(2, 10, 12)

@@ -39,11 +39,13 @@ def sincos_pos_embed(grid: int, dim: int, class_token: bool = True) -> torch.Ten
     return table.float().unsqueeze(0)
 
 
-def random_masking(tokens: torch.Tensor, mask_ratio: float, generator: torch.Generator | None = None):
+def random_masking(tokens: torch.Tensor, mask_ratio: float, generator: torch.Generator | None = None,
+                   noise: torch.Tensor | None = None):
     """Keep a random (1 - mask_ratio) of each sample's tokens, a different subset per sample.
 
     Sorting one uniform noise value per token gives a random permutation; the first tokens of it
-    are kept. Returns (visible (B, keep, D), mask (B, N) with 1 = hidden and 0 = visible, in the
+    are kept. `noise` (B, N) may be given instead of drawn: a data-parallel run draws it for the
+    whole global batch, so each sample is masked as it would be in one process. Returns (visible (B, keep, D), mask (B, N) with 1 = hidden and 0 = visible, in the
     original order, ids_restore (B, N)): the permutation that puts shuffled tokens back in place.
     """
     _check_ratio(mask_ratio)
@@ -51,7 +53,10 @@ def random_masking(tokens: torch.Tensor, mask_ratio: float, generator: torch.Gen
         raise ValueError(f"tokens must have shape (batch, tokens, dim), got {getattr(tokens, 'shape', tokens)}")
     b, n, d = tokens.shape
     keep = visible_count(n, mask_ratio)
-    noise = torch.rand(b, n, generator=generator, device=tokens.device)
+    if noise is None:
+        noise = torch.rand(b, n, generator=generator, device=tokens.device)
+    elif noise.shape != (b, n):
+        raise ValueError(f"noise must have shape (batch, tokens) = {(b, n)}, got {tuple(noise.shape)}")
     ids_shuffle = noise.argsort(dim=1)  # small noise first: those tokens stay
     ids_restore = ids_shuffle.argsort(dim=1)  # the inverse permutation
     visible = tokens.gather(1, ids_shuffle[:, :keep, None].expand(-1, -1, d))
@@ -131,7 +136,7 @@ class MaskedAutoencoder(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward_encoder(self, images: torch.Tensor, mask_ratio: float | None = None,
-                        generator: torch.Generator | None = None):
+                        generator: torch.Generator | None = None, noise: torch.Tensor | None = None):
         """Embed all patches, drop the hidden ones, run the encoder on what is left (plus CLS).
         Returns (latent (B, prefix + keep, D), mask (B, N), ids_restore (B, N))."""
         check_images(images, channels=self.encoder.config.in_chans)
@@ -140,7 +145,7 @@ class MaskedAutoencoder(nn.Module):
             raise ValueError(f"this MAE was built for {size}x{size} images in patches of {self.patch_size}, "
                              f"got {images.shape[-2]}x{images.shape[-1]}; resize them first")
         ratio = self.mask_ratio if mask_ratio is None else mask_ratio
-        visible, mask, ids_restore = random_masking(self.encoder.embed_patches(images), ratio, generator)
+        visible, mask, ids_restore = random_masking(self.encoder.embed_patches(images), ratio, generator, noise)
         latent = self.encoder.forward_tokens(self.encoder.add_class_token(visible))
         return latent, mask, ids_restore
 
@@ -158,9 +163,9 @@ class MaskedAutoencoder(nn.Module):
         return self.decoder_pred(x[:, prefix:])
 
     def forward(self, images: torch.Tensor, mask_ratio: float | None = None,
-                generator: torch.Generator | None = None):
+                generator: torch.Generator | None = None, noise: torch.Tensor | None = None):
         """(loss, pred (B, N, patch*patch*C), mask (B, N)) for a batch of images."""
-        latent, mask, ids_restore = self.forward_encoder(images, mask_ratio, generator)
+        latent, mask, ids_restore = self.forward_encoder(images, mask_ratio, generator, noise)
         pred = self.forward_decoder(latent, ids_restore)
         target = patch_targets(images, self.patch_size, self.norm_pix_loss)
         return masked_mse(pred, target, mask), pred, mask
