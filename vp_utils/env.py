@@ -82,13 +82,13 @@ def hub_online(timeout: float = 1.5) -> bool:
     global _hub_state
     if _hub_state is None:
         forced_offline = os.environ.get("VP_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
-        _hub_state = False if forced_offline else _reachable(HUB_HOST, timeout)
+        _hub_state = False if forced_offline else reachable(HUB_HOST, timeout)
         if not _hub_state:
             _go_offline()
     return _hub_state
 
 
-def _reachable(address: tuple[str, int], timeout: float) -> bool:
+def reachable(address: tuple[str, int], timeout: float) -> bool:
     """True when a TCP connection opens within `timeout` s; DNS can block, so probe in a thread."""
     result = []
 

@@ -1,0 +1,73 @@
+"""Real datasets for VP_SCALE=full: a cached copy is read offline, a missing one fails fast."""
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from vp_utils.data import ShapesWorld
+from vp_utils.data import real
+from vp_utils.env import Config
+
+WORLD = ShapesWorld(image_size=32, objects=(1, 1), background="plain", target="shape", length=20)
+
+
+def _config(scale):
+    return Config(seed=0, scale=scale, device=torch.device("cpu"), threads=1, online=False)
+
+
+@pytest.fixture
+def cached(tmp_path, monkeypatch):
+    """A dataset 'already downloaded' into tmp_path: 6 random 8x8 photos, its reads recorded."""
+    reads = []
+
+    def read(root, split, download):
+        reads.append((root, split, download))
+        rng = np.random.default_rng(0)
+        return rng.integers(0, 256, (6, 8, 8, 3), dtype=np.uint8), np.arange(6) % 2, ["cat", "dog"]
+
+    (tmp_path / "fake").mkdir()
+    monkeypatch.setitem(real.DATASETS, "fake", real.RealDataset("unreachable.invalid", "fake", read))
+    monkeypatch.setattr(real, "CACHE", tmp_path)
+    return reads
+
+
+def test_a_missing_dataset_fails_fast_offline(tmp_path):
+    began = time.perf_counter()
+    with pytest.raises(real.DatasetUnavailable, match="cifar10 is not in"):
+        real.real_dataset("cifar10", root=tmp_path)
+    assert time.perf_counter() - began < 2
+    assert not any(tmp_path.iterdir())  # nothing half-downloaded
+
+
+def test_a_cached_dataset_is_read_without_download_and_resized(cached, tmp_path):
+    data = real.real_dataset("fake", "test", n=4, image_size=16)
+    assert cached == [(tmp_path, "test", False)]
+    assert data.images.shape == (4, 3, 16, 16) and data.images.dtype == torch.float32
+    assert 0 <= data.images.min() and data.images.max() <= 1
+    assert data.labels.tolist() == [0, 1, 0, 1] and data.classes == ["cat", "dog"]
+
+
+def test_pixels_keep_their_values_at_the_native_size(cached):
+    data = real.real_dataset("fake")
+    rng = np.random.default_rng(0)
+    expected = torch.from_numpy(rng.integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)).permute(0, 3, 1, 2) / 255
+    assert torch.equal(data.images, expected.float())
+
+
+def test_the_scale_picks_the_world_or_the_real_data(cached, capsys):
+    small_x, small_y = real.images_for_scale(_config("small"), WORLD, "fake", n=5)
+    assert torch.equal(small_x, WORLD.tensors(5)[0])
+    full_x, full_y = real.images_for_scale(_config("full"), WORLD, "fake", n=5)
+    assert full_x.shape == (5, 3, 32, 32) and full_y.tolist() == [0, 1, 0, 1, 0]
+    assert "fake (train), 5 images" in capsys.readouterr().out
+    fallback_x, _ = real.images_for_scale(_config("full"), WORLD, "cifar100", n=5)
+    assert torch.equal(fallback_x, small_x)
+    assert "using the shapes world" in capsys.readouterr().out
+
+
+def test_bad_names_are_refused():
+    with pytest.raises(ValueError, match="dataset"):
+        real.real_dataset("imagenet")
+    with pytest.raises(ValueError, match="split"):
+        real.real_dataset("cifar10", split="val")
