@@ -75,4 +75,6 @@ def test_unsupported_timm_models_are_refused():
     with pytest.raises(ValueError, match="stem"):
         from_timm(timm.create_model("resnet18d", pretrained=False))
     with pytest.raises(TypeError, match="no converter"):
+        from_timm(timm.create_model("efficientnet_b0", pretrained=False))
+    with pytest.raises(TypeError, match="takes a timm model"):
         from_timm(torch.nn.Linear(2, 2))

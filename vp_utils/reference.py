@@ -1,16 +1,20 @@
 """Reference models (timm, open_clip) to ours, and real pretrained weights when they can be had.
 
-`from_timm(model)` builds our model with the same architecture and copies the weights, so a
-test can prove equality on random weights and a notebook can run ours with real ones.
+`from_timm(model)` and `from_open_clip(model)` build our model with the same architecture and
+copy the weights, so a test can prove equality on random weights and a notebook can run ours
+with real ones.
 """
 from __future__ import annotations
 
+import re
 import time
 
+import torch
 from torch import nn
 
 from .env import hub_online
 from .models.resnet import ResNet, ResNetConfig
+from .models.clip import CLIP, TextConfig, clip_vit
 from .models.vit import VisionTransformer, ViTConfig
 
 PRETRAINED = {"resnet18": "resnet18.a1_in1k", "resnet50": "resnet50.a1_in1k",
@@ -19,6 +23,8 @@ PRETRAINED = {"resnet18": "resnet18.a1_in1k", "resnet50": "resnet50.a1_in1k",
               "vit_base_patch16_224": "vit_base_patch16_224.augreg2_in21k_ft_in1k",
               # the MAE-pretrained encoder: no head, CLS pooling, fixed sine-cosine positions
               "vit_base_patch16_224.mae": "vit_base_patch16_224.mae"}
+OPEN_CLIP_PRETRAINED = {"ViT-B-32": "laion2b_s34b_b79k", "ViT-B-16": "laion2b_s34b_b88k",
+                        "ViT-B-32-quickgelu": "openai", "ViT-B-16-quickgelu": "openai"}
 
 
 class WeightsUnavailable(RuntimeError):
@@ -27,6 +33,8 @@ class WeightsUnavailable(RuntimeError):
 
 def from_timm(model: nn.Module) -> nn.Module:
     """Our equivalent of a timm model, carrying its weights (buffers included), in eval mode."""
+    if not type(model).__module__.startswith("timm."):
+        raise TypeError(f"from_timm takes a timm model, got {type(model).__module__}.{type(model).__name__}")
     converter = _CONVERTERS.get(type(model).__name__)
     if converter is None:
         raise TypeError(f"no converter for {type(model).__name__}; supported: {sorted(_CONVERTERS)}")
@@ -82,24 +90,88 @@ def _vit_config(model: nn.Module) -> VisionTransformer:
 
 _CONVERTERS = {"ResNet": _resnet_config, "VisionTransformer": _vit_config}
 
+# open_clip's names -> ours, for the parts that differ (the blocks are nn.MultiheadAttention there)
+_OPEN_CLIP_NAMES = [
+    (r"^visual\.transformer\.resblocks\.", "visual.blocks."), (r"^transformer\.resblocks\.", "text.blocks."),
+    (r"\.ln_1\.", ".norm1."), (r"\.ln_2\.", ".norm2."), (r"\.attn\.in_proj_(weight|bias)$", r".attn.qkv.\1"),
+    (r"\.attn\.out_proj\.", ".attn.proj."), (r"\.mlp\.c_fc\.", ".mlp.fc1."), (r"\.mlp\.c_proj\.", ".mlp.fc2."),
+    (r"^visual\.conv1\.", "visual.patch_embed.proj."), (r"^visual\.class_embedding$", "visual.cls_token"),
+    (r"^visual\.positional_embedding$", "visual.pos_embed"), (r"^visual\.ln_pre\.", "visual.norm_pre."),
+    (r"^visual\.ln_post\.", "visual.norm."), (r"^visual\.proj$", "visual_projection.weight"),
+    (r"^(token_embedding|positional_embedding|ln_final)", r"text.\1"), (r"^text_projection$", "text_projection.weight"),
+]
+
+
+def from_open_clip(model: nn.Module) -> CLIP:
+    """Our CLIP equivalent of an open_clip CLIP with a ViT image tower (GELU or QuickGELU), in eval mode."""
+    visual = getattr(model, "visual", None)
+    if type(model).__name__ != "CLIP" or type(visual).__name__ != "VisionTransformer":
+        raise TypeError(f"from_open_clip takes an open_clip CLIP with a ViT image tower, got {type(model).__name__}")
+    problems = {
+        "attentional pooling": visual.attn_pool is not None,
+        f"image pooling {visual.pool_type!r} (ours: 'tok')": visual.pool_type != "tok",
+        "a norm after pooling": visual.final_ln_after_pool,
+        f"text pooling {model.text_pool_type!r} (ours: 'argmax')": model.text_pool_type != "argmax",
+        "LayerScale": any(type(m).__name__ == "LayerScale" for m in model.modules()),
+    }
+    found = [problem for problem, present in problems.items() if present]
+    if found:
+        raise ValueError(f"open_clip CLIP variant not supported: {'; '.join(found)}")
+    image_block, text_block = visual.transformer.resblocks[0], model.transformer.resblocks[0]
+    act = "quick_gelu" if type(text_block.mlp.gelu).__name__ == "QuickGELU" else "gelu"
+    width = visual.conv1.out_channels
+    image = ViTConfig(img_size=visual.image_size[0], patch_size=visual.patch_size[0], embed_dim=width,
+                      depth=len(visual.transformer.resblocks), num_heads=image_block.attn.num_heads,
+                      mlp_ratio=image_block.mlp.c_fc.out_features / width)
+    text_width = model.token_embedding.embedding_dim
+    text = TextConfig(vocab_size=model.token_embedding.num_embeddings, context_length=model.positional_embedding.shape[0],
+                      width=text_width, heads=text_block.attn.num_heads, layers=len(model.transformer.resblocks),
+                      mlp_ratio=text_block.mlp.c_fc.out_features / text_width, act=act)
+    ours = clip_vit(image, text, embed_dim=visual.proj.shape[1])
+    ours.load_state_dict(_open_clip_state(model.state_dict()))
+    return ours.eval()
+
+
+def _open_clip_state(state: dict) -> dict:
+    renamed = {}
+    for key, value in state.items():
+        for pattern, replacement in _OPEN_CLIP_NAMES:
+            key = re.sub(pattern, replacement, key)
+        if key in ("visual_projection.weight", "text_projection.weight"):
+            value = value.T  # open_clip multiplies x @ proj; a Linear computes x @ weight.T
+        elif key in ("visual.cls_token", "visual.pos_embed"):
+            value = value.reshape(1, -1, value.shape[-1])
+        renamed[key] = value
+    return renamed
+
 
 def load_pretrained(name: str) -> nn.Module:
-    """Our model with real pretrained weights, from the local cache or the hub.
+    """Our model with real pretrained weights, from the local cache or the hub: a timm name from
+    PRETRAINED or an open_clip name from OPEN_CLIP_PRETRAINED.
 
     Raises WeightsUnavailable (one clear line, within ~2 s) when neither works.
     """
-    if name not in PRETRAINED:
-        raise ValueError(f"no pretrained weights known for {name!r}; choose from {sorted(PRETRAINED)}")
-    import timm
-
+    if name not in PRETRAINED and name not in OPEN_CLIP_PRETRAINED:
+        raise ValueError(f"no pretrained weights known for {name!r}; choose from "
+                         f"{sorted(PRETRAINED) + sorted(OPEN_CLIP_PRETRAINED)}")
     start = time.perf_counter()
     hub_online()  # probes once and switches the hub offline when unreachable
     try:
-        reference = timm.create_model(PRETRAINED[name], pretrained=True)
+        reference = _reference_with_weights(name)
     except Exception as error:  # hub errors come in many types; all mean the same here
         seconds = time.perf_counter() - start
         raise WeightsUnavailable(f"{name}: pretrained weights not cached and the hub is unreachable "
                                  f"({type(error).__name__}, {seconds:.1f} s); continuing without them") from None
+    if name in OPEN_CLIP_PRETRAINED:
+        return from_open_clip(reference)
     model = from_timm(reference)
     model.pretrained_cfg = reference.pretrained_cfg
     return model
+
+
+def _reference_with_weights(name: str) -> nn.Module:
+    if name in OPEN_CLIP_PRETRAINED:
+        import open_clip
+        return open_clip.create_model(name, pretrained=OPEN_CLIP_PRETRAINED[name])
+    import timm
+    return timm.create_model(PRETRAINED[name], pretrained=True)

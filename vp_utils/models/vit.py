@@ -52,7 +52,8 @@ class PatchEmbed(nn.Module):
     """Patches to tokens. A conv with kernel = stride = patch is one linear map applied to every
     patch (the same as `patchify` followed by nn.Linear), only faster."""
 
-    def __init__(self, img_size: int = 224, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768):
+    def __init__(self, img_size: int = 224, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768,
+                 bias: bool = True):
         super().__init__()
         check_positive(patch_size, "patch_size")
         if img_size % patch_size:
@@ -60,7 +61,7 @@ class PatchEmbed(nn.Module):
         self.patch_size, self.in_chans = patch_size, in_chans
         self.grid_size = (img_size // patch_size, img_size // patch_size)
         self.num_patches = self.grid_size[0] * self.grid_size[1]
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size, bias=bias)
 
     def forward(self, x):
         """(B, C, H, W) -> (B, N, D) with N = (H / patch) * (W / patch), raster order."""
@@ -92,26 +93,47 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x, return_attention: bool = False):
-        """(B, N, D) -> (B, N, D); with return_attention also the weights (B, heads, N, N)."""
+    def forward(self, x, return_attention: bool = False, mask: torch.Tensor | None = None):
+        """(B, N, D) -> (B, N, D); with return_attention also the weights (B, heads, N, N).
+        `mask` (N, N), or broadcastable to (B, heads, N, N), says which keys each query may see:
+        boolean with True = allowed (see `causal_mask`), or a float added to the scores."""
         b, n, d = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         if return_attention:  # spelled out, to hand back the weights that the fused kernel never stores
-            weights = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+            scores = (q * self.scale) @ k.transpose(-2, -1)
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+            weights = scores.softmax(dim=-1)
             x = weights @ v
         else:
-            x = F.scaled_dot_product_attention(q, k, v)
+            x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         x = self.proj(x.transpose(1, 2).reshape(b, n, d))
         return (x, weights) if return_attention else x
+
+
+def causal_mask(n: int, device=None) -> torch.Tensor:
+    """(n, n) boolean mask letting token i attend to tokens 0..i only: text read left to right."""
+    return torch.ones(n, n, dtype=torch.bool, device=device).tril()
+
+
+class QuickGELU(nn.Module):
+    """x * sigmoid(1.702 x), the GELU approximation OpenAI's CLIP was trained with."""
+
+    def forward(self, x):
+        return x * torch.sigmoid(1.702 * x)
+
+
+ACTIVATIONS = {"gelu": nn.GELU, "quick_gelu": QuickGELU}
 
 
 class Mlp(nn.Module):
     """The per-token feed-forward network: expand, GELU, project back."""
 
-    def __init__(self, dim: int, hidden_dim: int):
+    def __init__(self, dim: int, hidden_dim: int, act: str = "gelu"):
         super().__init__()
+        check_choice(act, ACTIVATIONS, "act")
         self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
+        self.act = ACTIVATIONS[act]()
         self.fc2 = nn.Linear(hidden_dim, dim)
 
     def forward(self, x):
@@ -134,23 +156,36 @@ class Block(nn.Module):
     """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 init_values: float | None = None):
+                 init_values: float | None = None, act: str = "gelu", norm_eps: float = 1e-6):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias)
         self.ls1 = nn.Identity() if init_values is None else LayerScale(dim, init_values)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act)
         self.ls2 = nn.Identity() if init_values is None else LayerScale(dim, init_values)
 
-    def forward(self, x, return_attention: bool = False):
+    def forward(self, x, return_attention: bool = False, mask: torch.Tensor | None = None):
         if return_attention:
-            attended, weights = self.attn(self.norm1(x), return_attention=True)
+            attended, weights = self.attn(self.norm1(x), return_attention=True, mask=mask)
         else:
-            attended = self.attn(self.norm1(x))
+            attended = self.attn(self.norm1(x), mask=mask)
         x = x + self.ls1(attended)
         x = x + self.ls2(self.mlp(self.norm2(x)))
         return (x, weights) if return_attention else x
+
+
+def run_blocks(blocks, tokens: torch.Tensor, mask: torch.Tensor | None = None, return_attention: bool = False):
+    """Tokens through a stack of Blocks; returns (tokens, every block's attention weights if asked,
+    else an empty list: the fused attention kernel is faster and stores none)."""
+    attentions = []
+    for block in blocks:
+        if return_attention:
+            tokens, weights = block(tokens, return_attention=True, mask=mask)
+            attentions.append(weights)
+        else:
+            tokens = block(tokens, mask=mask)
+    return tokens, attentions
 
 
 @dataclass(frozen=True)
@@ -167,6 +202,10 @@ class ViTConfig:
     class_token: bool = True
     global_pool: str = "token"  # or "avg": mean of the patch tokens
     init_values: float | None = None  # LayerScale's start; None: no LayerScale
+    pre_norm: bool = False  # a LayerNorm before the blocks (CLIP's ln_pre)
+    patch_bias: bool = True  # CLIP's patch embedding has no bias
+    act: str = "gelu"  # or "quick_gelu" (OpenAI CLIP)
+    norm_eps: float = 1e-6  # timm's; CLIP's LayerNorms use torch's default 1e-5
 
 
 class VisionTransformer(nn.Module):
@@ -178,14 +217,16 @@ class VisionTransformer(nn.Module):
         self.config = config
         dim = self.num_features = config.embed_dim
         self.num_prefix_tokens = int(config.class_token)
-        self.patch_embed = PatchEmbed(config.img_size, config.patch_size, config.in_chans, dim)
+        self.patch_embed = PatchEmbed(config.img_size, config.patch_size, config.in_chans, dim, config.patch_bias)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if config.class_token else None
         # one learned position per token, the CLS token's first (as in timm's vit_*_patch16_224)
         self.pos_embed = nn.Parameter(torch.zeros(1, self.num_prefix_tokens + self.patch_embed.num_patches, dim))
+        self.norm_pre = nn.LayerNorm(dim, eps=config.norm_eps) if config.pre_norm else nn.Identity()
         self.blocks = nn.Sequential(*[
-            Block(dim, config.num_heads, config.mlp_ratio, config.qkv_bias, config.init_values)
+            Block(dim, config.num_heads, config.mlp_ratio, config.qkv_bias, config.init_values, config.act,
+                  config.norm_eps)
             for _ in range(config.depth)])
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.norm = nn.LayerNorm(dim, eps=config.norm_eps)
         self.head = nn.Linear(dim, config.num_classes) if config.num_classes > 0 else nn.Identity()
         self._init_weights()
 
@@ -204,16 +245,10 @@ class VisionTransformer(nn.Module):
         cls = (self.cls_token + self.pos_embed[:, :1]).expand(len(tokens), -1, -1)
         return torch.cat([cls, tokens], dim=1)
 
-    def forward_tokens(self, tokens, return_attention: bool = False):
-        """The blocks and the final norm over any token sequence (B, T, D); with
-        return_attention also every block's attention weights, a list of (B, heads, T, T)."""
-        attentions = []
-        for block in self.blocks:
-            if return_attention:
-                tokens, weights = block(tokens, return_attention=True)
-                attentions.append(weights)
-            else:
-                tokens = block(tokens)
+    def forward_tokens(self, tokens, return_attention: bool = False, mask: torch.Tensor | None = None):
+        """The blocks and the norms over any token sequence (B, T, D), `mask` as in `Attention`;
+        with return_attention also every block's attention weights, a list of (B, heads, T, T)."""
+        tokens, attentions = run_blocks(self.blocks, self.norm_pre(tokens), mask, return_attention)
         tokens = self.norm(tokens)
         return (tokens, attentions) if return_attention else tokens
 
