@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from vp_utils.data import (COLOURS, SHAPES, ShapesWorld, caption, digits, photos, questions, relation)
+from vp_utils.data import (CAPTION_TEMPLATES, COLOURS, SHAPES, ShapesWorld, caption, caption_words, digits, photos,
+                           questions, relation)
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +132,14 @@ def test_shipped_photos_and_digits():
     assert all(p.shape == (64, 64, 3) and 0 <= p.min() and p.max() <= 1 for p in pictures.values())
     images, labels = digits()
     assert images.shape == (1797, 8, 8) and set(labels) == set(range(10))
+
+
+def test_caption_words_cover_every_caption():
+    scenes = ShapesWorld(seed=5, length=400).scenes(400)
+    words = set(caption_words())
+    for i in range(len(scenes)):
+        for template in CAPTION_TEMPLATES:
+            if template == "relation" and scenes.n_objects[i] < 2:
+                continue
+            text = caption(scenes, i, template).replace(":", " : ").replace(",", " , ")
+            assert set(text.split()) <= words, text

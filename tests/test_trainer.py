@@ -9,13 +9,20 @@ import torch
 
 from vp_utils.checkpoint import load_checkpoint, save_checkpoint, sha256
 from vp_utils.recipes import get_recipe, scene_indices
-from vp_utils.trainer import build, parse_args, train
+from vp_utils.trainer import Process, build, parse_args, train
 
-SMALL = ["mae", "--steps", "6", "--batch-size", "8", "--warmup", "2"]
+SMALL = ["--steps", "6", "--batch-size", "8", "--warmup", "2"]
 
 
-def _run(out, *extra):
-    return train(parse_args([*SMALL, "--out", str(out), *extra]))
+def _run(out, *extra, recipe="mae"):
+    return train(parse_args([recipe, *SMALL, "--out", str(out), *extra]))
+
+
+def _torchrun(out, recipe="mae"):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "vp_utils.trainer", recipe, *SMALL, "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=180)
 
 
 def _losses(out):
@@ -26,10 +33,11 @@ def _weights(out):
     return torch.load(out / "last.pt", weights_only=True)["model"]
 
 
-def test_a_resumed_run_repeats_the_uninterrupted_one_exactly(tmp_path):
-    _run(tmp_path / "straight")
-    _run(tmp_path / "resumed", "--steps", "3")
-    _run(tmp_path / "resumed", "--resume")
+@pytest.mark.parametrize("recipe", ["mae", "simclr", "clip"])
+def test_a_resumed_run_repeats_the_uninterrupted_one_exactly(tmp_path, recipe):
+    _run(tmp_path / "straight", recipe=recipe)
+    _run(tmp_path / "resumed", "--steps", "3", recipe=recipe)
+    _run(tmp_path / "resumed", "--resume", recipe=recipe)
     assert _losses(tmp_path / "resumed") == _losses(tmp_path / "straight")
     straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
@@ -37,11 +45,9 @@ def test_a_resumed_run_repeats_the_uninterrupted_one_exactly(tmp_path):
 
 
 def test_torchrun_on_two_processes_equals_one_process_on_the_global_batch(tmp_path):
+    """MAE has no batch norm, so two processes must compute exactly what one does (up to rounding)."""
     _run(tmp_path / "one")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "vp_utils.trainer", *SMALL, "--out", str(tmp_path / "two")],
-                          env=env, capture_output=True, text=True, timeout=180)
+    done = _torchrun(tmp_path / "two")
     assert done.returncode == 0, done.stderr[-3000:]
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert len(one) == len(two) == 6
@@ -49,11 +55,21 @@ def test_torchrun_on_two_processes_equals_one_process_on_the_global_batch(tmp_pa
     # Adam divides by each gradient's running size, so rounding noise in gradients that are zero
     # in exact arithmetic (an attention key bias: softmax ignores a shift shared by all scores)
     # becomes small steps. Compare the weights as a whole against how far training moved them.
-    start = build(get_recipe("mae"), parse_args(SMALL + ["--out", "x"]), torch.device("cpu"))[0].state_dict()
+    start = build(get_recipe("mae"), parse_args(["mae", *SMALL, "--out", "x"]), Process(0, 1, torch.device("cpu")))[0]
+    start = start.state_dict()
     a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
     difference = torch.cat([(a[k] - b[k]).flatten() for k in a]).norm()
     moved = torch.cat([(a[k] - start[k]).flatten() for k in a]).norm()
     assert difference < 1e-3 * moved
+
+
+def test_simclr_trains_under_torchrun_with_negatives_gathered_across_processes(tmp_path):
+    """Each process normalises by its own shard on CPU (no CPU SyncBatchNorm), so only the run itself
+    is checked: DDP with one forward per step and the gathered NT-Xent loss."""
+    done = _torchrun(tmp_path / "two", "simclr")
+    assert done.returncode == 0, done.stderr[-3000:]
+    losses = _losses(tmp_path / "two")
+    assert len(losses) == 6 and all(0 < loss < 10 for loss in losses)
 
 
 def test_checkpoints_load_without_pickled_code_and_restore_state(tmp_path):

@@ -15,10 +15,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from .augment import simclr_augment, two_views
 from .checks import check_choice
-from .data import ShapesWorld
+from .data import ShapesWorld, caption, caption_words
+from .losses import clip_loss, nt_xent
+from .models.clip import CLIP, TextConfig, TextTransformer
+from .models.heads import Embedder, projection_head
 from .models.mae import MaskedAutoencoder
+from .models.resnet import resnet
 from .models.vit import vit
+from .tokenizer import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ def _mae_model() -> MaskedAutoencoder:
 
 
 def _mae_batch(world: ShapesWorld, seed: int, step: int, size: int):
-    images = world.render(scene_indices(step, size, len(world))).torch_images()
+    images = _world_images(world, step, size)
     tokens = (world.image_size // 4) ** 2  # vit_micro's 4-pixel patches
     return images, torch.rand(size, tokens, generator=step_generator(seed, step))
 
@@ -61,9 +67,58 @@ def _mae_loss(model: nn.Module, shard) -> torch.Tensor:
     return model(images, noise=noise)[0]
 
 
+def _world_images(world: ShapesWorld, step: int, size: int) -> torch.Tensor:
+    return world.render(scene_indices(step, size, len(world))).torch_images()
+
+
+def _simclr_model() -> Embedder:
+    encoder = resnet("resnet20", num_classes=0, width=16)
+    return Embedder(encoder, projection_head(encoder.num_features, 128, 64))
+
+
+def _simclr_batch(world: ShapesWorld, seed: int, step: int, size: int):
+    """Two augmented views of each scene; the augmentations draw from torch's global generator,
+    so it is seeded from (seed, step) here and restored afterwards."""
+    images = _world_images(world, step, size)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed * 1_000_003 + step)
+        return two_views(images, simclr_augment(world.image_size))
+
+
+def _simclr_loss(model: nn.Module, shard) -> torch.Tensor:
+    first, second = shard
+    z = model(torch.cat([first, second]))  # one forward for both views: DDP expects one per step
+    return nt_xent(*z.chunk(2), temperature=0.2)
+
+
+CAPTIONS = Vocabulary([" ".join(caption_words())], context_length=24)
+
+
+def _clip_model() -> CLIP:
+    """A ResNet image tower (as CLIP's RN50, in miniature) and a small causal text tower."""
+    text = TextTransformer(TextConfig(vocab_size=len(CAPTIONS), context_length=CAPTIONS.context_length,
+                                      width=64, heads=4, layers=2))
+    return CLIP(resnet("resnet20", num_classes=0, width=16), text, embed_dim=64)
+
+
+def _clip_batch(world: ShapesWorld, seed: int, step: int, size: int):
+    scenes = world.render(scene_indices(step, size, len(world)))
+    return scenes.torch_images(), CAPTIONS([caption(scenes, i, seed=seed) for i in range(len(scenes))])
+
+
+def _clip_loss(model: nn.Module, shard) -> torch.Tensor:
+    images, texts, scale = model(*shard)
+    return clip_loss(images, texts, temperature=1 / scale)
+
+
 RECIPES = {
     "mae": Recipe(build=_mae_model, batch=_mae_batch, loss=_mae_loss, lr=1.5e-3,
                   world=dict(background="plain", objects=(1, 3), length=50_000)),
+    "simclr": Recipe(build=_simclr_model, batch=_simclr_batch, loss=_simclr_loss, lr=2e-3, betas=(0.9, 0.999),
+                     weight_decay=1e-4, world=dict(background="plain", objects=(1, 1), length=50_000)),
+    "clip": Recipe(build=_clip_model, batch=_clip_batch, loss=_clip_loss, lr=2e-3, betas=(0.9, 0.98),
+                   weight_decay=0.1, world=dict(background="plain", objects=(1, 3), length=50_000,
+                                                held_out=(("red", "circle"), ("blue", "square")))),
 }
 
 

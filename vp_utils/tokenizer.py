@@ -49,7 +49,8 @@ class Vocabulary:
         return rows
 
     def decode(self, ids) -> str:
-        """The text of one row of ids, without the special tokens and padding."""
+        """The text of one row of ids, without the special tokens and padding (BPE decoding puts
+        spaces around punctuation: "two shapes : red cross , ...")."""
         bpe_ids = [self.sub_words[i - 1] for i in torch.as_tensor(ids).tolist() if 0 < i < self.sot]
         return self.bpe.decode(bpe_ids).strip()
 

@@ -4,6 +4,7 @@
     torchrun --nproc_per_node 4 -m vp_utils.trainer mae --steps 2000 --out runs/mae
     python -m vp_utils.trainer mae --steps 4000 --out runs/mae --resume   # carries on from runs/mae/last.pt
 
+Recipes: mae, simclr, clip (see vp_utils.recipes).
 Under torchrun every process builds the same global batch from (seed, step) and trains on its
 slice; DistributedDataParallel averages the gradients, so the run equals one process on the
 whole batch. Checkpoints hold plain state (`weights_only=True` loads them) and the step, and
@@ -96,9 +97,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def build(recipe: Recipe, args, device: torch.device) -> tuple[nn.Module, torch.optim.Optimizer]:
+def build(recipe: Recipe, args, proc: Process) -> tuple[nn.Module, torch.optim.Optimizer]:
     torch.manual_seed(args.seed)  # the same initial weights on every process
-    model = recipe.build().to(device)
+    model = recipe.build()
+    if proc.world_size > 1 and proc.device.type == "cuda":
+        # batch norm over the global batch, as SimCLR trains; torch has no CPU SyncBatchNorm, so
+        # on CPU each process normalises by its own shard's statistics
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model = model.to(proc.device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr or recipe.lr, weight_decay=recipe.weight_decay,
                                   betas=recipe.betas)
@@ -111,7 +117,7 @@ def train(args: argparse.Namespace) -> dict:
     with process_group(args.device) as proc:
         if args.batch_size % proc.world_size:
             raise ValueError(f"--batch-size {args.batch_size} must divide evenly over {proc.world_size} processes")
-        model, optimizer = build(recipe, args, proc.device)
+        model, optimizer = build(recipe, args, proc)
         checkpoint, start = args.out / "last.pt", 0
         if args.resume and checkpoint.exists():
             start = load_checkpoint(checkpoint, model, optimizer, map_location=proc.device)["step"]

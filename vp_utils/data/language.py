@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .shapes import COLOURS, SHAPES, Scenes, uniforms
+from .shapes import COLOURS, SHAPES, SIZES, Scenes, uniforms
 
 RELATIONS = ("left of", "right of", "above", "below")
 QUESTION_TYPES = ("colour", "shape", "count", "existence", "relation")
@@ -22,6 +22,12 @@ class Question:
     kind: str
     text: str
     answer: str
+
+
+def caption_words() -> list[str]:
+    """Every word and punctuation mark a caption can use: a corpus for a caption vocabulary."""
+    glue = ["a", "and", "shape", "shapes", ":", ",", "there", "is"]
+    return glue + list(SIZES) + list(COLOURS) + list(SHAPES) + list(NUMBERS) + [w for r in RELATIONS for w in r.split()]
 
 
 def describe(obj: dict, with_size: bool = False) -> str:

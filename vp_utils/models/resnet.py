@@ -106,7 +106,7 @@ class ResNet(nn.Module):
                 in_ch = width * block.expansion
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.num_features = in_ch
-        self.fc = nn.Linear(in_ch, config.num_classes)
+        self.fc = nn.Linear(in_ch, config.num_classes) if config.num_classes > 0 else nn.Identity()  # 0: features
         self._init_weights()
 
     @property
