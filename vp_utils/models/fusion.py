@@ -1,0 +1,170 @@
+"""Early fusion: one transformer over image tokens and text tokens (the LLaVA recipe, in miniature).
+
+A vision encoder turns the image into tokens; a small MLP projector maps them into the language
+model's token space; they go first in one sequence, followed by the text. Image tokens attend
+to each other in both directions; text tokens attend to every image token and to the text
+before them (a prefix-LM mask), so the same model can answer a question (a classifier on the
+last question token) or write text token by token (a language-model head).
+
+Late fusion, the baseline, never lets the tokens meet: CLIP encodes image and question apart,
+and an MLP combines the two vectors. Flamingo's alternative, gated cross-attention from text
+to image inserted into a language model, is `GatedCrossAttention`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checks import check_images, check_positive
+from .clip import CLIP
+from .vit import Block, VisionTransformer, run_blocks
+
+
+def vision_tokens(visual: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """(B, N, D) tokens from one of our image models: a ViT's patch tokens, or a ResNet's last
+    feature map read cell by cell (raster order)."""
+    features = visual.forward_features(images)
+    if isinstance(visual, VisionTransformer):
+        return features[:, visual.num_prefix_tokens:]
+    return features.flatten(2).transpose(1, 2)
+
+
+def prefix_lm_mask(n_image: int, n_text: int, device=None) -> torch.Tensor:
+    """(T, T) boolean mask, True = may attend, for T = n_image + n_text: image tokens see all
+    image tokens only; text token i sees every image token and text tokens 0..i."""
+    total = n_image + n_text
+    allowed = torch.zeros(total, total, dtype=torch.bool, device=device)
+    allowed[:, :n_image] = True
+    allowed[n_image:, n_image:] = torch.ones(n_text, n_text, dtype=torch.bool, device=device).tril()
+    return allowed
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    vocab_size: int
+    num_answers: int
+    image_size: int = 32
+    context_length: int = 24
+    dim: int = 64
+    depth: int = 4
+    heads: int = 4
+
+
+class EarlyFusion(nn.Module):
+    """[projected image tokens ; text tokens] through one transformer, with modality and position
+    embeddings. The vision encoder is frozen unless `train_visual` (LLaVA's first stage trains
+    only the projector)."""
+
+    def __init__(self, visual: nn.Module, config: FusionConfig, train_visual: bool = False):
+        super().__init__()
+        check_positive(config.context_length, "context_length")
+        self.config, self.visual, self.train_visual = config, visual, train_visual
+        visual.requires_grad_(train_visual)
+        with torch.no_grad():
+            probe = vision_tokens(visual.eval(), torch.zeros(1, 3, config.image_size, config.image_size))
+        self.num_image_tokens, vision_dim = probe.shape[1:]
+        dim = config.dim
+        self.projector = nn.Sequential(nn.Linear(vision_dim, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.token_embedding = nn.Embedding(config.vocab_size, dim)
+        self.image_pos = nn.Parameter(0.02 * torch.randn(1, self.num_image_tokens, dim))
+        self.text_pos = nn.Parameter(0.02 * torch.randn(1, config.context_length, dim))
+        self.modality = nn.Parameter(0.02 * torch.randn(2, dim))  # row 0: image, row 1: text
+        self.blocks = nn.Sequential(*[Block(dim, config.heads, norm_eps=1e-5) for _ in range(config.depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.answer_head = nn.Linear(dim, config.num_answers)
+        self.lm_head = nn.Linear(dim, config.vocab_size, bias=False)
+        self.lm_head.weight = self.token_embedding.weight  # tied, as in GPT-2: reading and writing share words
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.visual.train(mode and self.train_visual)  # a frozen encoder keeps its batch-norm statistics
+        return self
+
+    def embed(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        check_images(images)
+        if ids.ndim != 2 or ids.shape[1] > self.config.context_length:
+            raise ValueError(f"ids must be (batch, length <= {self.config.context_length}), got {tuple(ids.shape)}")
+        if len(ids) != len(images):
+            raise ValueError(f"need one text per image, got {len(images)} images and {len(ids)} texts")
+        with torch.set_grad_enabled(self.train_visual and torch.is_grad_enabled()):
+            seen = vision_tokens(self.visual, images)
+        image = self.projector(seen) + self.image_pos + self.modality[0]
+        text = self.token_embedding(ids) + self.text_pos[:, :ids.shape[1]] + self.modality[1]
+        return torch.cat([image, text], dim=1)
+
+    def forward_tokens(self, images: torch.Tensor, ids: torch.Tensor, return_attention: bool = False):
+        """Every position's output (B, N_image + L, dim), and each block's attention if asked."""
+        tokens = self.embed(images, ids)
+        mask = prefix_lm_mask(self.num_image_tokens, ids.shape[1], tokens.device)
+        tokens, attentions = run_blocks(self.blocks, tokens, mask, return_attention)
+        tokens = self.norm(tokens)
+        return (tokens, attentions) if return_attention else tokens
+
+    def answer_logits(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """(B, num_answers), read at each question's end-of-text token (its highest id): the one
+        text position that has seen the image and the whole question."""
+        tokens = self.forward_tokens(images, ids)[:, self.num_image_tokens:]
+        return self.answer_head(tokens[torch.arange(len(ids)), ids.argmax(dim=-1)])
+
+    def lm_logits(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """(B, L, vocab): at each text position, scores for the next token."""
+        return self.lm_head(self.forward_tokens(images, ids)[:, self.num_image_tokens:])
+
+    @torch.no_grad()
+    def generate(self, images: torch.Tensor, prompt: torch.Tensor, end: int, max_new_tokens: int = 8) -> torch.Tensor:
+        """Greedy decoding: append the most likely next token until `end` or the budget; returns
+        the prompt and what was written, padded with zeros after `end`."""
+        ids, done = prompt.clone(), torch.zeros(len(prompt), dtype=torch.bool, device=prompt.device)
+        for _ in range(min(max_new_tokens, self.config.context_length - prompt.shape[1])):
+            following = self.lm_logits(images, ids)[:, -1].argmax(dim=-1)
+            following = following.masked_fill(done, 0)
+            ids = torch.cat([ids, following[:, None]], dim=1)
+            done |= following == end
+            if done.all():
+                break
+        return ids
+
+
+class LateFusion(nn.Module):
+    """A frozen CLIP encodes image and question separately; an MLP reads [image, text, image*text]."""
+
+    def __init__(self, clip: CLIP, num_answers: int, hidden: int = 256):
+        super().__init__()
+        self.clip = clip.requires_grad_(False).eval()
+        dim = clip.visual_projection.out_features
+        self.mlp = nn.Sequential(nn.Linear(3 * dim, hidden), nn.GELU(), nn.Linear(hidden, num_answers))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.clip.eval()
+        return self
+
+    def forward(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            image, text = self.clip.encode_image(images, normalize=True), self.clip.encode_text(ids, normalize=True)
+        return self.mlp(torch.cat([image, text, image * text], dim=-1))
+
+
+class GatedCrossAttention(nn.Module):
+    """Flamingo's bridge: text tokens attend to image tokens, and the result is added through a
+    tanh gate that starts at 0, so inserting it leaves a pre-trained language model unchanged."""
+
+    def __init__(self, dim: int, heads: int = 4):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} must be divisible by heads {heads}")
+        self.heads = heads
+        self.norm = nn.LayerNorm(dim)
+        self.query, self.key_value, self.out = nn.Linear(dim, dim), nn.Linear(dim, 2 * dim), nn.Linear(dim, dim)
+        self.gate = nn.Parameter(torch.zeros(1))
+
+    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        b, length, dim = text.shape
+        split = lambda x: x.reshape(b, -1, self.heads, dim // self.heads).transpose(1, 2)  # noqa: E731
+        q = split(self.query(self.norm(text)))
+        k, v = (split(t) for t in self.key_value(image).chunk(2, dim=-1))
+        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, length, dim)
+        return text + torch.tanh(self.gate) * self.out(attended)
