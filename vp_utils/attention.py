@@ -85,3 +85,19 @@ def mean_attention_distance(attn, grid, patch_size: int = 1) -> torch.Tensor:
     weights = weights / weights.sum(dim=-1, keepdim=True)
     distances = patch_distances((rows, cols), patch_size).to(weights.device)
     return (weights * distances).sum(dim=-1).mean(dim=(0, 2)).to(attn.dtype)  # over images and queries
+
+
+def keep_mass(maps: torch.Tensor, fraction: float = 0.6) -> torch.Tensor:
+    """DINO's way to turn an attention map into a mask: keep the highest-weighted cells until they
+    hold `fraction` of the map's total mass. (..., rows, cols) -> boolean (..., rows, cols).
+    A peaked map keeps few cells; a flat one keeps about `fraction` of them."""
+    if not isinstance(maps, torch.Tensor) or maps.ndim < 2:
+        raise ValueError(f"maps must be a tensor of shape (..., rows, cols), got {getattr(maps, 'shape', type(maps).__name__)}")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    flat = maps.flatten(-2)
+    values, order = flat.sort(dim=-1, descending=True)
+    mass = values.cumsum(dim=-1) / values.sum(dim=-1, keepdim=True)
+    kept_sorted = (mass - values / values.sum(dim=-1, keepdim=True)) < fraction  # mass before this cell < fraction
+    kept = torch.zeros_like(kept_sorted).scatter(-1, order, kept_sorted)
+    return kept.view_as(maps)

@@ -65,3 +65,68 @@ def _check_split(train_x, train_y, test_x, test_y) -> None:
     if len(train_x) != len(train_y) or len(test_x) != len(test_y):
         raise ValueError(f"features and labels differ in length: train {len(train_x)} vs {len(train_y)}, "
                          f"test {len(test_x)} vs {len(test_y)}")
+
+
+def mask_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Jaccard index |P and T| / |P or T| of boolean masks (..., H, W), one value per mask.
+    A coarse predicted mask (a patch grid) is first stretched to the target's pixels."""
+    predicted, target = torch.as_tensor(predicted).bool(), torch.as_tensor(target).bool()
+    if predicted.ndim < 2 or target.ndim < 2 or predicted.shape[:-2] != target.shape[:-2]:
+        raise ValueError(f"masks must be (..., H, W) with the same leading shape, got {tuple(predicted.shape)} "
+                         f"and {tuple(target.shape)}")
+    (h, w), (gh, gw) = target.shape[-2:], predicted.shape[-2:]
+    if h % gh or w % gw:
+        raise ValueError(f"a {gh}x{gw} mask does not tile a {h}x{w} target")
+    predicted = predicted.repeat_interleave(h // gh, dim=-2).repeat_interleave(w // gw, dim=-1)
+    union = (predicted | target).sum(dim=(-2, -1))
+    return (predicted & target).sum(dim=(-2, -1)) / union.clamp_min(1)
+
+
+def mean_iou(predicted: torch.Tensor, target: torch.Tensor, num_classes: int) -> float:
+    """Semantic segmentation's mIoU: per class, |pred = c and true = c| / |pred = c or true = c|
+    over all pixels, averaged over the classes that occur in the target or the prediction."""
+    predicted, target = torch.as_tensor(predicted).long(), torch.as_tensor(target).long()
+    if predicted.shape != target.shape:
+        raise ValueError(f"label maps differ in shape: {tuple(predicted.shape)} vs {tuple(target.shape)}")
+    check_positive(num_classes, "num_classes")
+    ious = []
+    for c in range(num_classes):
+        union = ((predicted == c) | (target == c)).sum()
+        if union > 0:
+            ious.append((((predicted == c) & (target == c)).sum() / union).item())
+    return float(np.mean(ious))
+
+
+def patch_labels(maps: torch.Tensor, grid: int, mode: str = "majority") -> torch.Tensor:
+    """Pixel maps (B, H, W) -> one value per patch of a grid x grid layout, raster order (B, grid*grid):
+    the most frequent label ("majority") or the mean ("mean", for depth)."""
+    b, h, w = maps.shape
+    if h % grid or w % grid:
+        raise ValueError(f"grid {grid} must divide the {h}x{w} maps")
+    cells = torch.as_tensor(maps).reshape(b, grid, h // grid, grid, w // grid).permute(0, 1, 3, 2, 4).flatten(3)
+    if mode == "mean":
+        return cells.float().mean(-1).flatten(1)
+    if mode == "majority":
+        return cells.long().mode(-1).values.flatten(1)
+    raise ValueError(f"unknown mode {mode!r}; choose from ['majority', 'mean']")
+
+
+def dense_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, task: str = "classify",
+                alpha: float = 1.0) -> torch.Tensor:
+    """One linear map shared by every patch, fitted on frozen patch features (B, N, D) -> per-patch
+    targets (B, N): logistic regression for labels ("classify", segmentation), ridge regression
+    for values ("regress", depth). Returns the predictions for test_x, shape (B_test, N)."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if train_x.ndim != 3 or test_x.ndim != 3 or train_x.shape[:2] != train_y.shape[:2]:
+        raise ValueError(f"features must be (batch, patches, dim) with targets (batch, patches), got "
+                         f"{tuple(train_x.shape)}, {tuple(train_y.shape)} and test {tuple(test_x.shape)}")
+    model = {"classify": lambda: LogisticRegression(max_iter=300), "regress": lambda: Ridge(alpha=alpha)}
+    if task not in model:
+        raise ValueError(f"unknown task {task!r}; choose from {sorted(model)}")
+    probe = make_pipeline(StandardScaler(), model[task]())
+    probe.fit(train_x.flatten(0, 1).numpy(), train_y.flatten().numpy())
+    predicted = probe.predict(test_x.flatten(0, 1).numpy())
+    return torch.as_tensor(predicted).reshape(test_x.shape[:2])

@@ -22,7 +22,10 @@ PRETRAINED = {"resnet18": "resnet18.a1_in1k", "resnet50": "resnet50.a1_in1k",
               "vit_small_patch16_224": "vit_small_patch16_224.augreg_in21k_ft_in1k",
               "vit_base_patch16_224": "vit_base_patch16_224.augreg2_in21k_ft_in1k",
               # the MAE-pretrained encoder: no head, CLS pooling, fixed sine-cosine positions
-              "vit_base_patch16_224.mae": "vit_base_patch16_224.mae"}
+              "vit_base_patch16_224.mae": "vit_base_patch16_224.mae",
+              # self-distilled without labels: DINO (no head, CLS pooling) and DINOv2 (LayerScale, 14-px patches)
+              "vit_small_patch16_224.dino": "vit_small_patch16_224.dino",
+              "vit_small_patch14_dinov2": "vit_small_patch14_dinov2.lvd142m"}
 OPEN_CLIP_PRETRAINED = {"ViT-B-32": "laion2b_s34b_b79k", "ViT-B-16": "laion2b_s34b_b88k",
                         "ViT-B-32-quickgelu": "openai", "ViT-B-16-quickgelu": "openai"}
 

@@ -80,3 +80,23 @@ def fit(model: nn.Module, data: Iterator, optimizer: torch.optim.Optimizer, step
         bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", refresh=False)
     bar.close()
     return history
+
+
+@torch.no_grad()
+def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
+    """teacher <- momentum * teacher + (1 - momentum) * student, parameter by parameter
+    (momentum 1 freezes the teacher; 0 copies the student)."""
+    if not 0 <= momentum <= 1:
+        raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+    teacher_params, student_params = list(teacher.parameters()), list(student.parameters())
+    if len(teacher_params) != len(student_params) or any(t.shape != s.shape for t, s in zip(teacher_params, student_params)):
+        raise ValueError("teacher and student must have the same architecture")
+    for t, s in zip(teacher_params, student_params):
+        t.mul_(momentum).add_(s.detach(), alpha=1 - momentum)
+
+
+def cosine_ramp(step: int, total: int, start: float, end: float) -> float:
+    """A value that moves from `start` (step 0) to `end` (step `total` and after) along half a
+    cosine: DINO's schedule for the teacher momentum (0.996 -> 1) and the weight decay."""
+    check_positive(total, "total")
+    return end + (start - end) * cosine(step, total)

@@ -1,0 +1,108 @@
+import pytest
+import torch
+
+from vp_utils.attention import keep_mass
+from vp_utils.evaluation import dense_probe, mask_iou, mean_iou, patch_labels
+from vp_utils.models import vit
+from vp_utils.models.dino import DINO, DINOHead, MultiCropWrapper
+from vp_utils.training import cosine_ramp, ema_update
+
+
+def _dino(out_dim=32):
+    torch.manual_seed(0)
+    backbone = vit("vit_micro", embed_dim=32, num_heads=2, depth=1, num_classes=0)
+    return DINO(backbone, DINOHead(32, out_dim, hidden_dim=48, bottleneck_dim=16))
+
+
+def test_head_last_layer_is_weight_normalised_with_frozen_unit_norms():
+    head = DINOHead(32, 64, hidden_dim=48, bottleneck_dim=16)
+    assert [type(m).__name__ for m in head.mlp] == ["Linear", "GELU", "Linear", "GELU", "Linear"]
+    x = torch.randn(5, 32)
+    out = head(x)
+    weight = head.last_layer.weight
+    assert out.shape == (5, 64) and torch.allclose(weight.norm(dim=1), torch.ones(64), atol=1e-5)
+    assert out.abs().max() <= 1 + 1e-5  # unit rows times a unit bottleneck: cosine similarities
+    assert not head.last_layer.parametrizations.weight.original0.requires_grad
+    assert DINOHead(32, 64, norm_last_layer=False).last_layer.parametrizations.weight.original0.requires_grad
+
+
+def test_multicrop_wrapper_equals_separate_passes():
+    model = _dino()
+    crops = [torch.rand(3, 3, 32, 32), torch.rand(3, 3, 32, 32), torch.rand(3, 3, 16, 16)]
+    outs = model.student(crops)
+    assert [tuple(o.shape) for o in outs] == [(3, 32)] * 3
+    backbone, head = model.student.backbone, model.student.head
+    for crop, out in zip(crops, outs):
+        assert torch.allclose(head(backbone(crop)), out, atol=1e-5)
+
+
+def test_teacher_starts_equal_gets_no_gradient_and_follows_by_ema():
+    model = _dino()
+    crops = [torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 16, 16)]
+    student, teacher = model(crops)
+    assert len(student) == 3 and len(teacher) == 2 and not teacher[0].requires_grad
+    assert torch.allclose(student[0], teacher[0], atol=1e-6)
+    sum(s.sum() for s in student).backward()
+    assert all(p.grad is None for p in model.teacher.parameters())
+    with torch.no_grad():
+        for p in model.student.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in model.teacher.parameters()]
+    model.update_teacher(0.9)
+    for b, t, s in zip(before, model.teacher.parameters(), model.student.parameters()):
+        assert torch.allclose(t, 0.9 * b + 0.1 * s, atol=1e-6)
+    with pytest.raises(ValueError, match="n_global"):
+        model(crops, n_global=4)
+
+
+def test_ema_update_extremes_and_checks():
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    ema_update(a, b, 1.0)
+    assert not torch.equal(a.weight, b.weight)
+    ema_update(a, b, 0.0)
+    assert torch.equal(a.weight, b.weight)
+    with pytest.raises(ValueError, match="architecture"):
+        ema_update(a, torch.nn.Linear(3, 4), 0.5)
+    with pytest.raises(ValueError, match="momentum"):
+        ema_update(a, b, 1.5)
+
+
+def test_cosine_ramp_goes_from_start_to_end():
+    assert cosine_ramp(0, 100, 0.99, 1.0) == pytest.approx(0.99)
+    assert cosine_ramp(50, 100, 0.99, 1.0) == pytest.approx(0.995)
+    assert cosine_ramp(100, 100, 0.99, 1.0) == pytest.approx(1.0)
+
+
+def test_keep_mass_and_mask_iou():
+    maps = torch.tensor([[0.5, 0.3], [0.15, 0.05]])
+    assert keep_mass(maps, 0.6).tolist() == [[True, True], [False, False]]
+    assert keep_mass(maps, 0.5).tolist() == [[True, False], [False, False]]
+    assert keep_mass(torch.ones(3, 10, 10), 0.6).sum() == 3 * 60  # a flat map keeps 60% of its cells
+    target = torch.zeros(1, 4, 4, dtype=torch.bool)
+    target[0, :2, :2] = True  # the top-left quarter in pixels
+    assert mask_iou(torch.tensor([[[True, False], [False, False]]]), target).item() == 1.0
+    assert mask_iou(torch.tensor([[[True, True], [False, False]]]), target).item() == 0.5
+    assert mask_iou(torch.zeros(1, 2, 2), target).item() == 0.0
+    with pytest.raises(ValueError, match="tile"):
+        mask_iou(torch.ones(1, 3, 3), target)
+
+
+def test_mean_iou_and_patch_labels():
+    target = torch.tensor([[0, 0, 1, 1]])
+    assert mean_iou(target, target, 3) == 1.0
+    assert mean_iou(torch.tensor([[0, 0, 0, 1]]), target, 3) == pytest.approx((2 / 3 + 1 / 2) / 2)
+    maps = torch.tensor([[[1, 1, 0, 0], [1, 2, 0, 0], [3, 3, 4, 4], [3, 3, 4, 5]]])
+    assert patch_labels(maps, 2).tolist() == [[1, 0, 3, 4]]
+    assert patch_labels(maps, 2, "mean").tolist() == [[1.25, 0.0, 3.0, 4.25]]
+
+
+def test_dense_probe_learns_a_per_patch_linear_map():
+    torch.manual_seed(0)
+    x = torch.randn(40, 9, 4)
+    labels, values = (x[..., 0] > 0).long(), 2 * x[..., 1] - x[..., 2]
+    predicted = dense_probe(x[:30], labels[:30], x[30:], "classify")
+    assert (predicted == labels[30:]).float().mean() > 0.95
+    depth = dense_probe(x[:30], values[:30], x[30:], "regress", alpha=1e-3)
+    assert torch.allclose(depth.float(), values[30:], atol=1e-2)
+    with pytest.raises(ValueError, match="task"):
+        dense_probe(x[:30], labels[:30], x[30:], "segment")
