@@ -4,6 +4,8 @@ import importlib.util
 import os
 from pathlib import Path
 
+import pytest
+
 GUARD = Path(__file__).parent / "tests" / "offline" / "sitecustomize.py"
 
 os.environ.update({
@@ -15,7 +17,19 @@ os.environ.update({
     "PYTHONPATH": os.pathsep.join(filter(None, [str(GUARD.parent), os.environ.get("PYTHONPATH")])),
 })
 os.environ.pop("MPLBACKEND", None)  # Agg here would silence plt.show() in the kernels
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two test workers share the cores: one torch thread each (their notebook kernels inherit it),
+    # since two processes with two threads each on two cores run several times slower
+    os.environ.update({"VP_THREADS": "1", "OMP_NUM_THREADS": "1"})
 
 # this process too: load the same guard under its own name
 _spec = importlib.util.spec_from_file_location("vp_network_guard", GUARD)
 _spec.loader.exec_module(importlib.util.module_from_spec(_spec))
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Keep each notebook on one test worker: its cells share one kernel, in order."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
