@@ -15,7 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import check_positive
-from .vit import Block, VisionTransformer, ViTConfig, causal_mask, run_blocks
+from ..losses.contrastive import clip_loss
+from .resnet import resnet
+from .vit import Block, VisionTransformer, ViTConfig, causal_mask, run_blocks, vit
 
 MAX_LOGIT_SCALE = 100.0
 
@@ -110,3 +112,23 @@ def clip_vit(image: ViTConfig, text: TextConfig, embed_dim: int) -> CLIP:
     image = ViTConfig(**{**image.__dict__, "num_classes": 0, "pre_norm": True, "patch_bias": False,
                          "norm_eps": 1e-5, "act": text.act})
     return CLIP(VisionTransformer(image), TextTransformer(text), embed_dim)
+
+
+def tiny_clip(vocab_size: int, context_length: int = 24, tower: str = "resnet", embed_dim: int = 64) -> CLIP:
+    """The shapes-world CLIP of notebooks 08-10: a 2-block, 64-wide text transformer and a small image
+    tower, either a ResNet-8 of width 16 ("resnet", CLIP's convolutional option) or a 4-block,
+    64-wide ViT on 4-pixel patches ("vit")."""
+    if tower not in ("resnet", "vit"):
+        raise ValueError(f"unknown tower {tower!r}; choose 'resnet' or 'vit'")
+    visual = resnet("resnet8", num_classes=0, width=16) if tower == "resnet" else \
+        vit("vit_micro", num_classes=0, embed_dim=64, num_heads=4, depth=4)
+    text = TextTransformer(TextConfig(vocab_size=vocab_size, context_length=context_length, width=64, heads=4, layers=2))
+    return CLIP(visual, text, embed_dim)
+
+
+def contrastive_loss(model: CLIP, batch) -> dict[str, torch.Tensor]:
+    """CLIP's objective for `vp_utils.training.fit` on (images, token ids) batches: the symmetric
+    InfoNCE at the model's own learned temperature 1 / scale, with the scale logged beside it."""
+    images, ids = batch
+    image_features, text_features, scale = model(images, ids)
+    return {"loss": clip_loss(image_features, text_features, temperature=1 / scale), "logit_scale": scale.detach()}
