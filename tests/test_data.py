@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from vp_utils.data import (CAPTION_TEMPLATES, COLOURS, SHAPES, ShapesWorld, caption, caption_words, digits, photos,
-                           questions, relation)
+from vp_utils.data import (CAPTION_TEMPLATES, COLOURS, SHAPES, ShapesWorld, caption, digits, photos, questions,
+                           relation, words)
 
 
 @pytest.fixture(scope="module")
@@ -134,12 +134,13 @@ def test_shipped_photos_and_digits():
     assert images.shape == (1797, 8, 8) and set(labels) == set(range(10))
 
 
-def test_caption_words_cover_every_caption():
+def test_words_cover_every_caption_question_and_answer():
     scenes = ShapesWorld(seed=5, length=400).scenes(400)
-    words = set(caption_words())
+    known = set(words())
+    split = lambda text: set(text.replace(":", " : ").replace(",", " , ").replace("?", " ?").split())  # noqa: E731
     for i in range(len(scenes)):
         for template in CAPTION_TEMPLATES:
-            if template == "relation" and scenes.n_objects[i] < 2:
-                continue
-            text = caption(scenes, i, template).replace(":", " : ").replace(",", " , ")
-            assert set(text.split()) <= words, text
+            if template != "relation" or scenes.n_objects[i] > 1:
+                assert split(caption(scenes, i, template)) <= known
+        for question in questions(scenes, i):
+            assert split(question.text) | {question.answer} <= known, question

@@ -17,7 +17,7 @@ from torch import nn
 
 from .augment import simclr_augment, two_views
 from .checks import check_choice
-from .data import ShapesWorld, caption, caption_words
+from .data import ShapesWorld, caption, words
 from .losses import clip_loss, nt_xent
 from .models.clip import CLIP, TextConfig, TextTransformer
 from .models.heads import Embedder, projection_head
@@ -91,19 +91,19 @@ def _simclr_loss(model: nn.Module, shard) -> torch.Tensor:
     return nt_xent(*z.chunk(2), temperature=0.2)
 
 
-CAPTIONS = Vocabulary([" ".join(caption_words())], context_length=24)
+WORDS = Vocabulary([" ".join(words())], context_length=24)  # reads captions and questions alike
 
 
 def _clip_model() -> CLIP:
     """A ResNet image tower (as CLIP's RN50, in miniature) and a small causal text tower."""
-    text = TextTransformer(TextConfig(vocab_size=len(CAPTIONS), context_length=CAPTIONS.context_length,
+    text = TextTransformer(TextConfig(vocab_size=len(WORDS), context_length=WORDS.context_length,
                                       width=64, heads=4, layers=2))
     return CLIP(resnet("resnet20", num_classes=0, width=16), text, embed_dim=64)
 
 
 def _clip_batch(world: ShapesWorld, seed: int, step: int, size: int):
     scenes = world.render(scene_indices(step, size, len(world)))
-    return scenes.torch_images(), CAPTIONS([caption(scenes, i, seed=seed) for i in range(len(scenes))])
+    return scenes.torch_images(), WORDS([caption(scenes, i, seed=seed) for i in range(len(scenes))])
 
 
 def _clip_loss(model: nn.Module, shard) -> torch.Tensor:

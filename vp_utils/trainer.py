@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -125,8 +126,9 @@ def train(args: argparse.Namespace) -> dict:
         world = recipe.make_world(args.seed, args.image_size)
         log = _metrics_log(args.out / "metrics.jsonl", start) if proc.main else None
         peak, began, last = args.lr or recipe.lr, time.perf_counter(), {}
+        quiet = 1.0 if sys.stderr.isatty() else 30.0  # a redirected log gets a line every 30 s, not 10 a second
         for step in tqdm(range(start, args.steps), desc=args.recipe, disable=not proc.main, initial=start,
-                         total=args.steps):
+                         total=args.steps, mininterval=quiet):
             for group in optimizer.param_groups:
                 group["lr"] = peak * cosine(step, args.steps, args.warmup)
             shard = proc.shard(recipe.batch(world, args.seed, step, args.batch_size))

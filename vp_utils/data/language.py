@@ -24,10 +24,12 @@ class Question:
     answer: str
 
 
-def caption_words() -> list[str]:
-    """Every word and punctuation mark a caption can use: a corpus for a caption vocabulary."""
-    glue = ["a", "and", "shape", "shapes", ":", ",", "there", "is"]
-    return glue + list(SIZES) + list(COLOURS) + list(SHAPES) + list(NUMBERS) + [w for r in RELATIONS for w in r.split()]
+def words() -> list[str]:
+    """Every word and punctuation mark that captions, questions and answers use: the corpus
+    for a vocabulary that can read all of them."""
+    glue = ["a", "and", "shape", "shapes", ":", ",", "there", "is", "what", "colour", "the", "object", "objects",
+            "how", "many", "are", "?"]
+    return glue + list(SIZES) + list(ANSWERS) + [w for r in RELATIONS for w in r.split()]
 
 
 def describe(obj: dict, with_size: bool = False) -> str:
