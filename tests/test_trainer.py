@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from vp_utils.checkpoint import load_checkpoint, save_checkpoint, sha256
+from vp_utils.checkpoint import SHIPPED, export, load_checkpoint, load_shipped, save_checkpoint, sha256
 from vp_utils.recipes import get_recipe, scene_indices
 from vp_utils.trainer import Process, build, parse_args, train
 
@@ -110,3 +110,22 @@ def test_bad_arguments_are_refused():
         parse_args(["mae", "--out", "x", "--steps", "0"])
     with pytest.raises(SystemExit):
         parse_args(["no_such_recipe", "--out", "x"])
+
+
+def test_export_and_load_shipped_check_the_hash(tmp_path):
+    _run(tmp_path / "run", "--steps", "2")
+    path = export(tmp_path / "run", "tiny", shipped=tmp_path / "shipped")
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert record["recipe"] == "mae" and record["step"] == 2 and "--steps 2" in record["command"]
+    model = get_recipe("mae").build()
+    assert load_shipped("tiny", model, shipped=tmp_path / "shipped")["sha256"] == sha256(path)
+    assert all(torch.equal(v, _weights(tmp_path / "run")[k]) for k, v in model.state_dict().items())
+    path.write_bytes(path.read_bytes()[:-1] + b"x")
+    with pytest.raises(ValueError, match="SHA-256"):
+        load_shipped("tiny", model, shipped=tmp_path / "shipped")
+
+
+@pytest.mark.parametrize("record", sorted(SHIPPED.glob("*.json")), ids=lambda p: p.stem)
+def test_every_shipped_checkpoint_matches_its_hash_and_its_recipe(record):
+    recipe = json.loads(record.read_text())["recipe"]
+    load_shipped(record.stem, get_recipe(recipe).build())  # raises on a changed file or a changed architecture

@@ -142,8 +142,8 @@ def train(args: argparse.Namespace) -> dict:
                 log.write(json.dumps({**last, "lr": optimizer.param_groups[0]["lr"]}) + "\n")
                 log.flush()
             if proc.main and ((step + 1) % args.save_every == 0 or step + 1 == args.steps):
-                save_checkpoint(checkpoint, model, optimizer, step + 1, recipe=args.recipe, seed=args.seed,
-                                batch_size=args.batch_size, world_size=proc.world_size)
+                save_checkpoint(checkpoint, model, optimizer, step + 1, world_size=proc.world_size,
+                                **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()})
         if log:
             log.close()
     return last
