@@ -106,3 +106,27 @@ def test_dense_probe_learns_a_per_patch_linear_map():
     assert torch.allclose(depth.float(), values[30:], atol=1e-2)
     with pytest.raises(ValueError, match="task"):
         dense_probe(x[:30], labels[:30], x[30:], "segment")
+
+
+def test_ibot_branch_hides_masked_patches_behind_the_mask_token():
+    from vp_utils.models.dino import random_patch_mask
+    torch.manual_seed(0)
+    backbone = vit("vit_micro", embed_dim=32, num_heads=2, depth=1, num_classes=0)
+    model = DINO(backbone, DINOHead(32, 16, hidden_dim=24, bottleneck_dim=8), DINOHead(32, 16, hidden_dim=24, bottleneck_dim=8))
+    images = torch.rand(3, 3, 32, 32)
+    mask = random_patch_mask(3, 64, (0.25, 0.25), torch.Generator().manual_seed(0))
+    assert mask.shape == (3, 64) and torch.equal(mask.sum(1), torch.full((3,), 16.0))
+    student, teacher = model.forward_masked(images, mask)
+    assert student.shape == teacher.shape == (3, 64, 16) and not teacher.requires_grad
+    unmasked = model.student.patch_logits(images)
+    assert torch.allclose(unmasked, teacher, atol=1e-5)  # the teacher starts as the student, and sees every patch
+    assert not torch.allclose(student, teacher, atol=1e-3)
+    # a hidden patch's pixels cannot reach the student: change them and nothing moves
+    first = mask[0].view(8, 8).repeat_interleave(4, 0).repeat_interleave(4, 1).bool()
+    changed = images.clone()
+    changed[0][:, first] = 1 - changed[0][:, first]
+    assert torch.allclose(model.student.patch_logits(changed, mask)[0], student[0], atol=1e-5)
+    with pytest.raises(ValueError, match="mask must be"):
+        model.student.patch_logits(images, mask[:, :10])
+    with pytest.raises(ValueError, match="no patch_head"):
+        _dino().student.patch_logits(images)

@@ -48,18 +48,37 @@ class DINOHead(nn.Module):
         magnitude.requires_grad = not norm_last_layer
 
     def forward(self, x):
-        """(B, in_dim) -> (B, out_dim) logits."""
-        return self.last_layer(F.normalize(self.mlp(x), dim=-1))
+        """(..., in_dim) -> (..., out_dim) logits; leading dims (patches too) are one batch."""
+        z = F.normalize(self.mlp(x.reshape(-1, x.shape[-1])), dim=-1)
+        return self.last_layer(z).reshape(*x.shape[:-1], -1)
 
 
 class MultiCropWrapper(nn.Module):
     """Backbone then head over a list of crops of different sizes: the crops of one size run
     through the backbone together (one pass per resolution), their CLS features are joined and
-    the head runs once. Returns one (B, out_dim) tensor per crop, in the input order."""
+    the head runs once. Returns one (B, out_dim) tensor per crop, in the input order.
+    With a patch_head (iBOT, DINOv2) it also carries a learned mask token for hidden patches."""
 
-    def __init__(self, backbone: nn.Module, head: nn.Module):
+    def __init__(self, backbone: nn.Module, head: nn.Module, patch_head: nn.Module | None = None):
         super().__init__()
-        self.backbone, self.head = backbone, head
+        self.backbone, self.head, self.patch_head = backbone, head, patch_head
+        if patch_head is not None:
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, backbone.num_features))
+
+    def patch_logits(self, images, mask=None):
+        """iBOT's view: the patch head on every output patch token, (B, N, K). Where mask (B, N) is
+        1, the patch's embedding is swapped for the mask token before the blocks (its position
+        embedding stays, so the model knows where the hidden patch was)."""
+        if self.patch_head is None:
+            raise ValueError("this wrapper has no patch_head")
+        tokens = self.backbone.embed_patches(images)
+        if mask is not None:
+            if mask.shape != tokens.shape[:2]:
+                raise ValueError(f"mask must be (batch, patches) = {tuple(tokens.shape[:2])}, got {tuple(mask.shape)}")
+            hidden = mask[..., None].to(tokens.dtype)
+            tokens = tokens + hidden * (self.mask_token - self.backbone.patch_embed(images))
+        out = self.backbone.forward_tokens(self.backbone.add_class_token(tokens))
+        return self.patch_head(out[:, self.backbone.num_prefix_tokens:])
 
     def forward(self, crops):
         check_non_empty(crops, "crops")
@@ -76,12 +95,12 @@ class MultiCropWrapper(nn.Module):
 
 class DINO(nn.Module):
     """A student MultiCropWrapper, its EMA teacher (a frozen copy that never gets gradients) and the
-    teacher's running center. Train the student's parameters; call `update_teacher` after every
+    teacher's running center; with a patch_head, DINOv2's iBOT branch too. Train the student's parameters; call `update_teacher` after every
     optimiser step."""
 
-    def __init__(self, backbone: nn.Module, head: nn.Module):
+    def __init__(self, backbone: nn.Module, head: nn.Module, patch_head: nn.Module | None = None):
         super().__init__()
-        self.student = MultiCropWrapper(backbone, head)
+        self.student = MultiCropWrapper(backbone, head, patch_head)
         self.teacher = copy.deepcopy(self.student)  # student and teacher start equal
         self.teacher.requires_grad_(False)
         self.register_buffer("center", torch.zeros(1, _out_dim(head)))
@@ -94,6 +113,13 @@ class DINO(nn.Module):
             teacher = self.teacher(crops[:n_global])
         return self.student(crops), teacher
 
+    def forward_masked(self, images, mask):
+        """iBOT: student patch logits for images with the masked patches hidden, and the teacher's
+        for the same images unmasked (no gradient); (B, N, K) each."""
+        with torch.no_grad():
+            teacher = self.teacher.patch_logits(images)
+        return self.student.patch_logits(images, mask), teacher
+
     @torch.no_grad()
     def update_teacher(self, momentum: float) -> None:
         ema_update(self.teacher, self.student, momentum)
@@ -105,3 +131,15 @@ def _out_dim(head: nn.Module) -> int:
         raise ValueError("the head must end in an nn.Linear layer")
     return last[-1].out_features
 
+
+
+def random_patch_mask(batch: int, patches: int, ratio: tuple[float, float] = (0.1, 0.5),
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """(batch, patches) masks, 1 = hidden: each image hides a random set of patches, its share
+    drawn uniformly from `ratio` (iBOT and DINOv2 mask 10-50% of a global crop's patches)."""
+    lo, hi = ratio
+    if not 0 <= lo <= hi <= 1:
+        raise ValueError(f"ratio must be (lo, hi) with 0 <= lo <= hi <= 1, got {ratio}")
+    share = lo + (hi - lo) * torch.rand(batch, 1, generator=generator)
+    ranks = torch.rand(batch, patches, generator=generator).argsort(dim=1).argsort(dim=1)
+    return (ranks < (share * patches).round()).float()
