@@ -6,3 +6,4 @@ Each family lives in its own submodule and is re-exported here, so notebooks wri
 from .contrastive import alignment, clip_loss, info_nce, nt_xent, uniformity  # noqa: F401
 from .distillation import (dino_loss, entropy, ibot_patch_loss, koleo_loss, sinkhorn_knopp, teacher_targets,
                            update_center)  # noqa: F401
+from .language import next_token_loss  # noqa: F401
