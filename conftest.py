@@ -27,9 +27,8 @@ _spec = importlib.util.spec_from_file_location("vp_network_guard", GUARD)
 _spec.loader.exec_module(importlib.util.module_from_spec(_spec))
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items):
-    """Keep each notebook on one test worker: its cells share one kernel, in order."""
-    for item in items:
-        if item.path.suffix == ".ipynb":
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
+def pytest_itemcollected(item):
+    """Keep each notebook on one test worker: its cells share one kernel, in order. (Marked as
+    items are collected: pytest-xdist reads the groups before other modifyitems hooks run.)"""
+    if item.path.suffix == ".ipynb":
+        item.add_marker(pytest.mark.xdist_group(item.path.name))
