@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vp_utils.augment import augment, simclr_augment, two_views
+from vp_utils.augment import augment, pick_pairs, simclr_augment, two_views, view_bank
 
 
 def scenes(n=8):
@@ -35,6 +35,32 @@ def test_switches_turn_families_off():
     torch.manual_seed(1)
     jittered = augment(x, simclr_augment(32, crop=False, flip=False))
     assert not torch.allclose(jittered, x)
+
+
+def test_hue_turns_the_colour_wheel():
+    red = torch.zeros(1, 3, 32, 32)
+    red[:, 0] = 0.9
+    views = augment(red.expand(64, -1, -1, -1).contiguous(), simclr_augment(32, crop=False, flip=False, hue=0.5))
+    dominant = views.mean(dim=(2, 3)).argmax(dim=1)
+    assert set(dominant.tolist()) == {0, 1, 2}  # red turns green and blue too
+
+
+def test_view_bank_and_pairs():
+    x = scenes(5)
+    bank = view_bank(x, simclr_augment(32), views=3)
+    assert bank.shape == (5, 3, 3, 32, 32)
+    torch.manual_seed(0)
+    for _ in range(20):
+        a, b = pick_pairs(bank)
+        assert a.shape == b.shape == (5, 3, 32, 32)
+        for i in range(5):  # both views come from image i's row, and they are different views
+            first = [v for v in range(3) if torch.equal(bank[i, v], a[i])]
+            second = [v for v in range(3) if torch.equal(bank[i, v], b[i])]
+            assert first and second and set(first) != set(second)
+    with pytest.raises(ValueError, match="at least 2"):
+        view_bank(x, simclr_augment(32), views=1)
+    with pytest.raises(ValueError, match="view-bank rows"):
+        pick_pairs(x)
 
 
 def test_bad_input_is_named():

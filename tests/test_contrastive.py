@@ -104,3 +104,22 @@ def test_projection_heads_and_embedder():
     assert isinstance(projection_head(16, kind="mlp")[1], torch.nn.BatchNorm1d)
     with pytest.raises(ValueError, match="unknown head kind"):
         projection_head(16, kind="deep")
+
+
+def test_plot_embedding_projects_to_two_dimensions():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vp_utils.viz import plot_embedding
+
+    torch.manual_seed(0)
+    labels = torch.arange(30) % 3
+    ax = plot_embedding(torch.randn(30, 8), labels, names=["a", "b", "c"], title="pca")
+    assert len(ax.collections) == 3 and [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c"]
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 30
+    with pytest.raises(ValueError, match="one label each"):
+        plot_embedding(torch.randn(30, 8), labels[:10])
+    with pytest.raises(ValueError, match="unknown method"):
+        plot_embedding(torch.randn(30, 8), labels, method="umap")
+    plt.close("all")

@@ -13,11 +13,12 @@ from .checks import check_images, check_positive
 
 
 def simclr_augment(size: int = 32, crop: bool = True, colour: bool = True, flip: bool = True, blur: bool = False,
-                   crop_scale: tuple[float, float] = (0.2, 1.0), strength: float = 1.0) -> v2.Compose:
+                   crop_scale: tuple[float, float] = (0.2, 1.0), strength: float = 1.0,
+                   hue: float | None = None) -> v2.Compose:
     """The SimCLR pipeline (Chen et al. 2020, appendix A), each family switchable for ablations:
     random resized crop, horizontal flip, colour jitter (p=0.8, strength s: brightness,
     contrast, saturation 0.8s, hue 0.2s) with random grayscale (p=0.2), Gaussian blur (p=0.5).
-    Images are float tensors in [0, 1]."""
+    `hue` overrides the hue range (0.5 turns the whole colour wheel). Images are floats in [0, 1]."""
     check_positive(size, "size")
     check_positive(strength, "strength")
     lo, hi = crop_scale
@@ -30,7 +31,8 @@ def simclr_augment(size: int = 32, crop: bool = True, colour: bool = True, flip:
         steps.append(v2.RandomHorizontalFlip())
     if colour:
         s = strength
-        steps += [v2.RandomApply([v2.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, min(0.2 * s, 0.5))], p=0.8),
+        hue = min(0.2 * s, 0.5) if hue is None else hue
+        steps += [v2.RandomApply([v2.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, hue)], p=0.8),
                   v2.RandomGrayscale(p=0.2)]
     if blur:
         steps.append(v2.RandomApply([v2.GaussianBlur(3, sigma=(0.1, 2.0))], p=0.5))
@@ -46,3 +48,22 @@ def augment(images: torch.Tensor, transform) -> torch.Tensor:
 def two_views(images: torch.Tensor, transform) -> tuple[torch.Tensor, torch.Tensor]:
     """Two independent augmentations of every image: SimCLR's positive pairs."""
     return augment(images, transform), augment(images, transform)
+
+
+def view_bank(images: torch.Tensor, transform, views: int = 8) -> torch.Tensor:
+    """`views` augmentations of every image, drawn once: (batch, views, 3, H, W). On a CPU the
+    per-image pipeline costs as much as the network, so short runs draw pairs from this bank."""
+    if not isinstance(views, int) or views < 2:
+        raise ValueError(f"views must be an integer of at least 2 (a positive pair), got {views!r}")
+    return torch.stack([augment(images, transform) for _ in range(views)], dim=1)
+
+
+def pick_pairs(bank_rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two different views of each image, chosen at random from rows of a `view_bank`."""
+    if bank_rows.ndim != 5 or bank_rows.shape[1] < 2:
+        raise ValueError(f"expected view-bank rows of shape (batch, views >= 2, 3, H, W), got {tuple(bank_rows.shape)}")
+    n, views = bank_rows.shape[:2]
+    first = torch.randint(views, (n,))
+    second = (first + torch.randint(1, views, (n,))) % views  # never the same view twice
+    rows = torch.arange(n)
+    return bank_rows[rows, first], bank_rows[rows, second]

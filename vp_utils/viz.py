@@ -125,3 +125,32 @@ def show_source(obj) -> None:
     from IPython.display import Code, display
 
     display(Code(inspect.getsource(obj), language="python"))
+
+
+def plot_embedding(features, labels, names=None, method: str = "pca", ax=None, title: str | None = None,
+                   colours=None, seed: int = 0):
+    """Features as a 2-d scatter, one colour per class: the features themselves when they are
+    2-d, else their first two principal components ("pca") or a t-SNE map ("tsne", slower).
+    `colours` maps class index -> colour (default: tab10). Returns the axes."""
+    features = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else np.asarray(features)
+    labels = np.asarray(labels)
+    if features.ndim != 2 or len(features) != len(labels) or len(features) < 3:
+        raise ValueError(f"need (n, dim) features with n >= 3 and one label each, got {features.shape} and {labels.shape}")
+    if method not in ("pca", "tsne"):
+        raise ValueError(f"unknown method {method!r}; choose 'pca' or 'tsne'")
+    if features.shape[1] > 2 and method == "pca":
+        centred = features - features.mean(0)
+        features = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T
+    elif features.shape[1] > 2:
+        from sklearn.manifold import TSNE
+        features = TSNE(2, init="pca", random_state=seed, perplexity=min(30, len(features) - 1)).fit_transform(features)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    for k in np.unique(labels):
+        pick = labels == k
+        colour = colours[k] if colours is not None else plt.cm.tab10(k % 10)
+        ax.scatter(features[pick, 0], features[pick, 1], s=6, color=colour, alpha=0.7,
+                   label=names[k] if names is not None else str(k))
+    ax.set(title=title, xticks=[], yticks=[])
+    ax.legend(fontsize=7, markerscale=2, loc="best")
+    return ax
