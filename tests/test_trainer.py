@@ -33,10 +33,10 @@ def _weights(out):
     return torch.load(out / "last.pt", weights_only=True)["model"]
 
 
-@pytest.mark.parametrize("recipe", ["mae", "simclr", "clip"])
+@pytest.mark.parametrize("recipe", ["mae", "simclr", "clip", "dino"])
 def test_a_resumed_run_repeats_the_uninterrupted_one_exactly(tmp_path, recipe):
     _run(tmp_path / "straight", recipe=recipe)
-    _run(tmp_path / "resumed", "--steps", "3", recipe=recipe)
+    _run(tmp_path / "resumed", "--stop-after", "3", recipe=recipe)  # as if the job were stopped at step 3
     _run(tmp_path / "resumed", "--resume", recipe=recipe)
     assert _losses(tmp_path / "resumed") == _losses(tmp_path / "straight")
     straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
@@ -113,10 +113,10 @@ def test_bad_arguments_are_refused():
 
 
 def test_export_and_load_shipped_check_the_hash(tmp_path):
-    _run(tmp_path / "run", "--steps", "2")
+    _run(tmp_path / "run", "--stop-after", "2")
     path = export(tmp_path / "run", "tiny", shipped=tmp_path / "shipped")
     record = json.loads(path.with_suffix(".json").read_text())
-    assert record["recipe"] == "mae" and record["step"] == 2 and "--steps 2" in record["command"]
+    assert record["recipe"] == "mae" and record["step"] == 2 and "--steps 6" in record["command"]
     model = get_recipe("mae").build()
     assert load_shipped("tiny", model, shipped=tmp_path / "shipped")["sha256"] == sha256(path)
     assert all(torch.equal(v, _weights(tmp_path / "run")[k]) for k, v in model.state_dict().items())

@@ -18,13 +18,16 @@ from torch import nn
 from .augment import simclr_augment, two_views
 from .checks import check_choice
 from .data import ShapesWorld, caption, words
-from .losses import clip_loss, nt_xent
+from .losses import clip_loss, dino_loss, nt_xent, teacher_targets, update_center
 from .models.clip import CLIP, TextConfig, TextTransformer
+from .models.dino import DINO, DINOHead
 from .models.heads import Embedder, projection_head
 from .models.mae import MaskedAutoencoder
 from .models.resnet import resnet
 from .models.vit import vit
+from .multicrop import multicrop
 from .tokenizer import Vocabulary
+from .training import cosine_ramp
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Recipe:
     batch: Callable[[ShapesWorld, int, int, int], tuple[torch.Tensor, ...]]  # (world, seed, step, size)
     loss: Callable[[nn.Module, tuple[torch.Tensor, ...]], torch.Tensor]
     world: dict = field(default_factory=dict)
+    before_step: Callable[[nn.Module, int, int], None] | None = None  # (model, step, total), e.g. an EMA teacher
     lr: float = 1e-3
     weight_decay: float = 0.05
     betas: tuple[float, float] = (0.9, 0.95)
@@ -111,6 +115,32 @@ def _clip_loss(model: nn.Module, shard) -> torch.Tensor:
     return clip_loss(images, texts, temperature=1 / scale)
 
 
+def _dino_model() -> DINO:
+    """Notebook 06's setting: a ViT of width 64, a head with batch norm (without it a fresh ViT's
+    near-identical outputs are flattened by centering), 256 prototypes."""
+    backbone = vit("vit_micro", embed_dim=64, num_heads=4, depth=4, num_classes=0)
+    return DINO(backbone, DINOHead(64, 256, hidden_dim=256, bottleneck_dim=64, use_bn=True))
+
+
+def _dino_batch(world: ShapesWorld, seed: int, step: int, size: int):
+    """Two 32-px global and two 16-px local crops of standardised scenes."""
+    images = (_world_images(world, step, size) - 0.5) / 0.25
+    return tuple(multicrop(images, world.image_size, world.image_size // 2, generator=step_generator(seed, step)))
+
+
+def _dino_teacher_step(model: nn.Module, step: int, total: int) -> None:
+    """The teacher takes in the student's last update, its momentum rising from 0.97 to 1."""
+    getattr(model, "module", model).update_teacher(cosine_ramp(step, total, 0.97, 1.0))
+
+
+def _dino_loss(model: nn.Module, shard) -> torch.Tensor:
+    dino = getattr(model, "module", model)
+    student, teacher = model(list(shard))
+    targets = [teacher_targets(t, dino.center, 0.04) for t in teacher]
+    dino.center = update_center(dino.center, torch.cat(teacher), momentum=0.9)
+    return dino_loss(student, targets, 0.1)
+
+
 RECIPES = {
     "mae": Recipe(build=_mae_model, batch=_mae_batch, loss=_mae_loss, lr=1.5e-3,
                   world=dict(background="plain", objects=(1, 3), length=50_000)),
@@ -119,6 +149,8 @@ RECIPES = {
     "clip": Recipe(build=_clip_model, batch=_clip_batch, loss=_clip_loss, lr=2e-3, betas=(0.9, 0.98),
                    weight_decay=0.1, world=dict(background="plain", objects=(1, 3), length=50_000,
                                                 held_out=(("red", "circle"), ("blue", "square")))),
+    "dino": Recipe(build=_dino_model, batch=_dino_batch, loss=_dino_loss, before_step=_dino_teacher_step, lr=5e-4,
+                   betas=(0.9, 0.999), weight_decay=0.04, world=dict(background="plain", objects=(1, 3), length=50_000)),
 }
 
 

@@ -4,7 +4,7 @@
     torchrun --nproc_per_node 4 -m vp_utils.trainer mae --steps 2000 --out runs/mae
     python -m vp_utils.trainer mae --steps 4000 --out runs/mae --resume   # carries on from runs/mae/last.pt
 
-Recipes: mae, simclr, clip (see vp_utils.recipes).
+Recipes: mae, simclr, clip, dino (see vp_utils.recipes).
 Under torchrun every process builds the same global batch from (seed, step) and trains on its
 slice; DistributedDataParallel averages the gradients, so the run equals one process on the
 whole batch. Checkpoints hold plain state (`weights_only=True` loads them) and the step, and
@@ -90,10 +90,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--save-every", type=int, default=500)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
+    parser.add_argument("--stop-after", type=int, help="leave after this many steps (a time-limited job), keeping "
+                                                       "the schedule of --steps; --resume carries on")
     parser.add_argument("--device", help="default: this process's GPU, else the CPU")
     args = parser.parse_args(argv)
-    for name in ("steps", "batch_size", "save_every", "image_size"):
-        if getattr(args, name) < 1:
+    for name in ("steps", "batch_size", "save_every", "image_size", "stop_after"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     return args
 
@@ -113,7 +115,7 @@ def build(recipe: Recipe, args, proc: Process) -> tuple[nn.Module, torch.optim.O
 
 
 def train(args: argparse.Namespace) -> dict:
-    """Run (or resume) one recipe; returns {"step", "loss", "seconds"} of the final step."""
+    """Run (or resume) one recipe; returns {"step", "loss", "seconds"} of the last step run."""
     recipe = get_recipe(args.recipe)
     with process_group(args.device) as proc:
         if args.batch_size % proc.world_size:
@@ -124,29 +126,38 @@ def train(args: argparse.Namespace) -> dict:
             start = load_checkpoint(checkpoint, model, optimizer, map_location=proc.device)["step"]
         net = DistributedDataParallel(model) if proc.world_size > 1 else model
         world = recipe.make_world(args.seed, args.image_size)
+        end = min(args.steps, start + args.stop_after) if args.stop_after else args.steps
         log = _metrics_log(args.out / "metrics.jsonl", start) if proc.main else None
-        peak, began, last = args.lr or recipe.lr, time.perf_counter(), {}
+        began, last = time.perf_counter(), {}
         quiet = 1.0 if sys.stderr.isatty() else 30.0  # a redirected log gets a line every 30 s, not 10 a second
-        for step in tqdm(range(start, args.steps), desc=args.recipe, disable=not proc.main, initial=start,
+        for step in tqdm(range(start, end), desc=args.recipe, disable=not proc.main, initial=start,
                          total=args.steps, mininterval=quiet):
-            for group in optimizer.param_groups:
-                group["lr"] = peak * cosine(step, args.steps, args.warmup)
-            shard = proc.shard(recipe.batch(world, args.seed, step, args.batch_size))
-            loss = recipe.loss(net, shard)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-            optimizer.step()
+            loss = _step(recipe, net, model, optimizer, proc.shard(recipe.batch(world, args.seed, step, args.batch_size)),
+                         step, args)
             last = {"step": step + 1, "loss": proc.mean(loss), "seconds": time.perf_counter() - began}
             if log:
                 log.write(json.dumps({**last, "lr": optimizer.param_groups[0]["lr"]}) + "\n")
                 log.flush()
-            if proc.main and ((step + 1) % args.save_every == 0 or step + 1 == args.steps):
+            if proc.main and ((step + 1) % args.save_every == 0 or step + 1 == end):
                 save_checkpoint(checkpoint, model, optimizer, step + 1, world_size=proc.world_size,
                                 **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()})
         if log:
             log.close()
     return last
+
+
+def _step(recipe: Recipe, net: nn.Module, model: nn.Module, optimizer, shard, step: int, args) -> torch.Tensor:
+    """One optimiser step at the scheduled learning rate; returns this process's loss."""
+    for group in optimizer.param_groups:
+        group["lr"] = (args.lr or recipe.lr) * cosine(step, args.steps, args.warmup)
+    if recipe.before_step is not None:
+        recipe.before_step(net, step, args.steps)
+    loss = recipe.loss(net, shard)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+    optimizer.step()
+    return loss
 
 
 def _metrics_log(path: Path, start: int):
