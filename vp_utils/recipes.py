@@ -19,7 +19,7 @@ from .augment import simclr_augment, two_views
 from .checks import check_choice
 from .data import ShapesWorld, caption, words
 from .losses import clip_loss, dino_loss, nt_xent, teacher_targets, update_center
-from .models.clip import CLIP, TextConfig, TextTransformer
+from .models.clip import CLIP, tiny_clip
 from .models.dino import DINO, DINOHead
 from .models.heads import Embedder, projection_head
 from .models.mae import MaskedAutoencoder
@@ -99,10 +99,8 @@ WORDS = Vocabulary([" ".join(words())], context_length=24)  # reads captions and
 
 
 def _clip_model() -> CLIP:
-    """A ResNet image tower (as CLIP's RN50, in miniature) and a small causal text tower."""
-    text = TextTransformer(TextConfig(vocab_size=len(WORDS), context_length=WORDS.context_length,
-                                      width=64, heads=4, layers=2))
-    return CLIP(resnet("resnet20", num_classes=0, width=16), text, embed_dim=64)
+    """Notebook 08's CLIP: a ResNet-8 image tower (as CLIP's RN50, in miniature), a causal text tower."""
+    return tiny_clip(len(WORDS), WORDS.context_length)
 
 
 def _clip_batch(world: ShapesWorld, seed: int, step: int, size: int):
@@ -147,8 +145,8 @@ RECIPES = {
     "simclr": Recipe(build=_simclr_model, batch=_simclr_batch, loss=_simclr_loss, lr=2e-3, betas=(0.9, 0.999),
                      weight_decay=1e-4, world=dict(background="plain", objects=(1, 1), length=50_000)),
     "clip": Recipe(build=_clip_model, batch=_clip_batch, loss=_clip_loss, lr=2e-3, betas=(0.9, 0.98),
-                   weight_decay=0.1, world=dict(background="plain", objects=(1, 3), length=50_000,
-                                                held_out=(("red", "circle"), ("blue", "square")))),
+                   weight_decay=0.1, world=dict(background="plain", objects=(1, 2), length=50_000,
+                                                held_out=(("red", "circle"), ("blue", "square"), ("green", "triangle")))),
     "dino": Recipe(build=_dino_model, batch=_dino_batch, loss=_dino_loss, before_step=_dino_teacher_step, lr=5e-4,
                    betas=(0.9, 0.999), weight_decay=0.04, world=dict(background="plain", objects=(1, 3), length=50_000)),
 }
