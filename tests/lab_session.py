@@ -172,11 +172,13 @@ def _figure(explorer) -> str:
 
 
 def _nudge_first_control(explorer) -> str:
-    """Move a slider one step right with the keyboard, or type into a text box; return what moved."""
+    """Move a slider one step with the keyboard (left if it starts at its maximum), or type into a
+    text box; return what moved."""
     handle = explorer.locator(".noUi-handle").first
     if handle.count():
         handle.focus()
-        handle.press("ArrowRight")
+        at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+        handle.press("ArrowLeft" if at_max else "ArrowRight")  # a slider that starts at its end moves back
         return "slider"
     box = explorer.locator("input[type='text'], textarea").first
     box.fill((box.input_value() or "") + " x")
