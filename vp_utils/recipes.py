@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import torch
@@ -95,17 +96,21 @@ def _simclr_loss(model: nn.Module, shard) -> torch.Tensor:
     return nt_xent(*z.chunk(2), temperature=0.2)
 
 
-WORDS = Vocabulary([" ".join(words())], context_length=24)  # reads captions and questions alike
+@cache
+def caption_vocabulary() -> Vocabulary:
+    """Reads captions and questions alike; built on first use, so other recipes skip loading BPE."""
+    return Vocabulary([" ".join(words())], context_length=24)
 
 
 def _clip_model() -> CLIP:
     """Notebook 08's CLIP: a ResNet-8 image tower (as CLIP's RN50, in miniature), a causal text tower."""
-    return tiny_clip(len(WORDS), WORDS.context_length)
+    vocabulary = caption_vocabulary()
+    return tiny_clip(len(vocabulary), vocabulary.context_length)
 
 
 def _clip_batch(world: ShapesWorld, seed: int, step: int, size: int):
     scenes = world.render(scene_indices(step, size, len(world)))
-    return scenes.torch_images(), WORDS([caption(scenes, i, seed=seed) for i in range(len(scenes))])
+    return scenes.torch_images(), caption_vocabulary()([caption(scenes, i, seed=seed) for i in range(len(scenes))])
 
 
 def _clip_loss(model: nn.Module, shard) -> torch.Tensor:
