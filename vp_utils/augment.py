@@ -12,6 +12,12 @@ from torchvision.transforms import v2
 from .checks import check_images, check_positive
 
 
+# The shapes world's setting (notebook 05 and the `simclr` recipe): milder crops than ImageNet's,
+# since a 32-px object cut to a fifth loses its shape, and hue over the whole colour wheel, so
+# colour cannot tell two scenes apart and shape must.
+SHAPES_WORLD_VIEWS = dict(crop_scale=(0.6, 1.0), strength=0.5, hue=0.5)
+
+
 def simclr_augment(size: int = 32, crop: bool = True, colour: bool = True, flip: bool = True, blur: bool = False,
                    crop_scale: tuple[float, float] = (0.2, 1.0), strength: float = 1.0,
                    hue: float | None = None) -> v2.Compose:

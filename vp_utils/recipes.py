@@ -16,12 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .augment import simclr_augment, two_views
+from .augment import SHAPES_WORLD_VIEWS, simclr_augment, two_views
 from .checks import check_choice
 from .data import ShapesWorld, caption, words
-from .losses import clip_loss, dino_loss, nt_xent, teacher_targets, update_center
+from .losses import (clip_loss, dino_loss, ibot_patch_loss, koleo_loss, nt_xent, sinkhorn_knopp, teacher_targets,
+                     update_center)
 from .models.clip import CLIP, tiny_clip
-from .models.dino import DINO, DINOHead
+from .models.dino import DINO, DINOHead, random_patch_mask
 from .models.heads import Embedder, projection_head
 from .models.mae import MaskedAutoencoder
 from .models.resnet import resnet
@@ -77,7 +78,8 @@ def _world_images(world: ShapesWorld, step: int, size: int) -> torch.Tensor:
 
 
 def _simclr_model() -> Embedder:
-    encoder = resnet("resnet20", num_classes=0, width=16)
+    """Notebook 05's network: a ResNet-8 of width 16 and an MLP head."""
+    encoder = resnet("resnet8", num_classes=0, width=16)
     return Embedder(encoder, projection_head(encoder.num_features, 128, 64))
 
 
@@ -87,7 +89,7 @@ def _simclr_batch(world: ShapesWorld, seed: int, step: int, size: int):
     images = _world_images(world, step, size)
     with torch.random.fork_rng():
         torch.manual_seed(seed * 1_000_003 + step)
-        return two_views(images, simclr_augment(world.image_size))
+        return two_views(images, simclr_augment(world.image_size, **SHAPES_WORLD_VIEWS))
 
 
 def _simclr_loss(model: nn.Module, shard) -> torch.Tensor:
@@ -144,6 +146,39 @@ def _dino_loss(model: nn.Module, shard) -> torch.Tensor:
     return dino_loss(student, targets, 0.1)
 
 
+def _dinov2_model() -> DINO:
+    """The DINO setting plus what DINOv2 adds to the model: LayerScale in every block (started at
+    0.1, CaiT's value for shallow nets: 1e-5 would leave 4 blocks near the identity for most of a
+    short run) and a separate iBOT head for the patch tokens."""
+    backbone = vit("vit_micro", embed_dim=64, num_heads=4, depth=4, num_classes=0, init_values=0.1)
+    def head():
+        return DINOHead(64, 256, hidden_dim=256, bottleneck_dim=64, use_bn=True)
+    return DINO(backbone, head(), patch_head=head())
+
+
+def _dinov2_batch(world: ShapesWorld, seed: int, step: int, size: int):
+    """DINO's crops, then an iBOT mask for each global crop (10-50% of its patches hidden)."""
+    crops = _dino_batch(world, seed, step, size)
+    patches = (world.image_size // 4) ** 2
+    return (*crops, random_patch_mask(2 * size, patches, generator=step_generator(seed + 1, step)))
+
+
+def _dinov2_loss(model: nn.Module, shard) -> torch.Tensor:
+    """DINO's loss on the class token, plus iBOT's masked-patch loss (Sinkhorn-Knopp targets at the
+    masked patches, as DINOv2) and 0.1 x KoLeo on the student's class tokens of the first crop."""
+    dino = getattr(model, "module", model)
+    *crops, mask = shard
+    globals_ = torch.cat(crops[:2])
+    mask = mask.to(globals_.device)
+    student, teacher = dino.forward_masked(globals_, mask)
+    hidden = mask.bool()
+    targets = torch.zeros_like(teacher)
+    targets[hidden] = sinkhorn_knopp(teacher[hidden], temperature=0.04)
+    backbone = dino.student.backbone
+    cls = backbone.forward_head(backbone.forward_features(crops[0]), pre_logits=True)
+    return _dino_loss(model, crops) + ibot_patch_loss(student, targets, mask, 0.1) + 0.1 * koleo_loss(cls)
+
+
 RECIPES = {
     "mae": Recipe(build=_mae_model, batch=_mae_batch, loss=_mae_loss, lr=1.5e-3,
                   world=dict(background="plain", objects=(1, 3), length=50_000)),
@@ -154,6 +189,9 @@ RECIPES = {
                                                 held_out=(("red", "circle"), ("blue", "square"), ("green", "triangle")))),
     "dino": Recipe(build=_dino_model, batch=_dino_batch, loss=_dino_loss, before_step=_dino_teacher_step, lr=5e-4,
                    betas=(0.9, 0.999), weight_decay=0.04, world=dict(background="plain", objects=(1, 3), length=50_000)),
+    "dinov2": Recipe(build=_dinov2_model, batch=_dinov2_batch, loss=_dinov2_loss, before_step=_dino_teacher_step,
+                     lr=5e-4, betas=(0.9, 0.999), weight_decay=0.04,
+                     world=dict(background="plain", objects=(1, 3), length=50_000)),
 }
 
 
