@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from vp_utils.retrieval import caption_gallery, chance_recall, format_report, recall_at_k, retrieval_report
+from vp_utils.retrieval import (caption_gallery, chance_recall, format_report, modality_gap, recall_at_k,
+                                 retrieval_report)
 
 
 def test_identical_captions_merge_into_one_text_that_matches_every_image_it_describes():
@@ -61,3 +62,14 @@ def test_bad_inputs_are_named():
         recall_at_k(torch.rand(3), matches, 1)
     with pytest.raises(ValueError, match="empty"):
         caption_gallery([])
+
+
+def test_modality_gap_is_the_difference_of_the_centroids_of_normalised_embeddings():
+    images = torch.tensor([[2.0, 0.0], [0.0, 3.0]])  # normalised: (1, 0) and (0, 1)
+    texts = torch.tensor([[-1.0, 0.0], [0.0, -5.0]])
+    assert torch.allclose(modality_gap(images, texts), torch.tensor([1.0, 1.0]))
+    assert modality_gap(images, images).norm() == 0
+    with pytest.raises(ValueError, match="differ in dim"):
+        modality_gap(images, torch.ones(2, 3))
+    with pytest.raises(ValueError, match="non-empty"):
+        modality_gap(torch.ones(0, 2), texts)

@@ -5,12 +5,16 @@ gallery items (Recall@K). Which items match is given as a boolean matrix, so sev
 answers are allowed: in the shapes world many scenes share one caption, and a scene ranked
 under the caption "a red circle" is right for every red-circle scene. `caption_gallery`
 builds that matrix by merging identical captions into one gallery text.
+
+The two modalities need not fill the same region of the sphere: `modality_gap` measures how far
+apart the centroids of the normalised image and text embeddings sit (Liang et al. 2022).
 """
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 
 from .checks import check_non_empty, check_positive
 
@@ -76,3 +80,14 @@ def format_report(report: dict) -> str:
     return "\n".join(f"{direction:11s} " + "  ".join(f"R@{k} {recall:.3f} (chance {chance:.3f})"
                                                    for k, (recall, chance) in row.items())
                      for direction, row in report.items())
+
+
+def modality_gap(image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
+    """The vector from the text centroid to the image centroid of the L2-normalised embeddings
+    (Liang et al. 2022); its norm is the gap, between 0 (same centre) and 2 (opposite poles)."""
+    for name, x in (("image_features", image_features), ("text_features", text_features)):
+        if not isinstance(x, torch.Tensor) or x.ndim != 2 or len(x) == 0:
+            raise ValueError(f"{name} must be a non-empty (n, dim) tensor")
+    if image_features.shape[1] != text_features.shape[1]:
+        raise ValueError(f"the embeddings differ in dim: {image_features.shape[1]} vs {text_features.shape[1]}")
+    return F.normalize(image_features, dim=1).mean(0) - F.normalize(text_features, dim=1).mean(0)
