@@ -139,8 +139,11 @@ def _dino_teacher_step(model: nn.Module, step: int, total: int) -> None:
 
 
 def _dino_loss(model: nn.Module, shard) -> torch.Tensor:
-    dino = getattr(model, "module", model)
-    student, teacher = model(list(shard))
+    return _cls_distillation(getattr(model, "module", model), *model(list(shard)))
+
+
+def _cls_distillation(dino: DINO, student, teacher) -> torch.Tensor:
+    """DINO's loss: teacher targets centered and sharpened (0.04), the running center updated."""
     targets = [teacher_targets(t, dino.center, 0.04) for t in teacher]
     dino.center = update_center(dino.center, torch.cat(teacher), momentum=0.9)
     return dino_loss(student, targets, 0.1)
@@ -164,19 +167,23 @@ def _dinov2_batch(world: ShapesWorld, seed: int, step: int, size: int):
 
 
 def _dinov2_loss(model: nn.Module, shard) -> torch.Tensor:
-    """DINO's loss on the class token, plus iBOT's masked-patch loss (Sinkhorn-Knopp targets at the
-    masked patches, as DINOv2) and 0.1 x KoLeo on the student's class tokens of the first crop."""
+    """One pass of the student over the masked global crops gives both of DINOv2's losses, as in
+    DINOv2: DINO's on the class token (with the local crops), iBOT's at the masked patches (teacher
+    targets by Sinkhorn-Knopp over those patches); plus 0.1 x KoLeo on each crop's class tokens."""
     dino = getattr(model, "module", model)
     *crops, mask = shard
-    globals_ = torch.cat(crops[:2])
-    mask = mask.to(globals_.device)
-    student, teacher = dino.forward_masked(globals_, mask)
+    globals_, mask = torch.cat(crops[:2]), mask.to(crops[0].device)
+    with torch.no_grad():
+        teacher = dino.teacher.encode(globals_)
+        teacher_patches = dino.teacher.patch_head(teacher[:, 1:])
+    student = dino.student.encode(globals_, mask)
+    student_cls = list(dino.student.head(student[:, 0]).chunk(2)) + dino.student(list(crops[2:]))
+    loss = _cls_distillation(dino, student_cls, dino.teacher.head(teacher[:, 0]).chunk(2))
     hidden = mask.bool()
-    targets = torch.zeros_like(teacher)
-    targets[hidden] = sinkhorn_knopp(teacher[hidden], temperature=0.04)
-    backbone = dino.student.backbone
-    cls = backbone.forward_head(backbone.forward_features(crops[0]), pre_logits=True)
-    return _dino_loss(model, crops) + ibot_patch_loss(student, targets, mask, 0.1) + 0.1 * koleo_loss(cls)
+    targets = torch.zeros_like(teacher_patches)
+    targets[hidden] = sinkhorn_knopp(teacher_patches[hidden], temperature=0.04)
+    loss = loss + ibot_patch_loss(dino.student.patch_head(student[:, 1:]), targets, mask, 0.1)
+    return loss + 0.1 * sum(koleo_loss(c) for c in student[:, 0].chunk(2)) / 2
 
 
 RECIPES = {

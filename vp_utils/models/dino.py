@@ -65,10 +65,10 @@ class MultiCropWrapper(nn.Module):
         if patch_head is not None:
             self.mask_token = nn.Parameter(torch.zeros(1, 1, backbone.num_features))
 
-    def patch_logits(self, images, mask=None):
-        """iBOT's view: the patch head on every output patch token, (B, N, K). Where mask (B, N) is
-        1, the patch's embedding is swapped for the mask token before the blocks (its position
-        embedding stays, so the model knows where the hidden patch was)."""
+    def encode(self, images, mask=None):
+        """The backbone's output tokens (B, 1+N, D), CLS first. Where mask (B, N) is 1, the patch's
+        embedding is swapped for the mask token before the blocks (its position embedding stays,
+        so the model knows where the hidden patch was). DINOv2 takes both losses from this one pass."""
         if self.patch_head is None:
             raise ValueError("this wrapper has no patch_head")
         tokens = self.backbone.embed_patches(images)
@@ -77,8 +77,12 @@ class MultiCropWrapper(nn.Module):
                 raise ValueError(f"mask must be (batch, patches) = {tuple(tokens.shape[:2])}, got {tuple(mask.shape)}")
             hidden = mask[..., None].to(tokens.dtype)
             tokens = tokens + hidden * (self.mask_token - self.backbone.patch_embed(images))
-        out = self.backbone.forward_tokens(self.backbone.add_class_token(tokens))
-        return self.patch_head(out[:, self.backbone.num_prefix_tokens:])
+        return self.backbone.forward_tokens(self.backbone.add_class_token(tokens))
+
+    def patch_logits(self, images, mask=None):
+        """iBOT's view: the patch head on every output patch token, (B, N, K), patches hidden
+        where mask is 1 (see `encode`)."""
+        return self.patch_head(self.encode(images, mask)[:, self.backbone.num_prefix_tokens:])
 
     def forward(self, crops):
         check_non_empty(crops, "crops")
