@@ -9,7 +9,7 @@ continues exactly where the checkpoint left off.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 import numpy as np
@@ -110,6 +110,12 @@ def _clip_model() -> CLIP:
     return tiny_clip(len(vocabulary), vocabulary.context_length)
 
 
+def _clip_vit_model() -> CLIP:
+    """Notebook 10's comparison: the same CLIP with a ViT image tower (4 blocks, 64 wide, 4-pixel patches)."""
+    vocabulary = caption_vocabulary()
+    return tiny_clip(len(vocabulary), vocabulary.context_length, tower="vit")
+
+
 def _clip_batch(world: ShapesWorld, seed: int, step: int, size: int):
     scenes = world.render(scene_indices(step, size, len(world)))
     return scenes.torch_images(), caption_vocabulary()([caption(scenes, i, seed=seed) for i in range(len(scenes))])
@@ -200,6 +206,7 @@ RECIPES = {
                      lr=5e-4, betas=(0.9, 0.999), weight_decay=0.04,
                      world=dict(background="plain", objects=(1, 3), length=50_000)),
 }
+RECIPES["clip_vit"] = replace(RECIPES["clip"], build=_clip_vit_model)  # same data, loss and optimiser
 
 
 def get_recipe(name: str) -> Recipe:
