@@ -7,7 +7,7 @@ from vp_utils.losses.language import next_token_loss
 from vp_utils.models import resnet, vit
 from vp_utils.models.clip import CLIP, TextConfig, TextTransformer
 from vp_utils.models.fusion import (EarlyFusion, FusionConfig, GatedCrossAttention, LateFusion, prefix_lm_mask,
-                                    vision_tokens)
+                                    question_answer_ids, vision_tokens, vqa_loss)
 
 CONFIG = FusionConfig(vocab_size=20, num_answers=7, image_size=32, context_length=8, dim=32, depth=2, heads=2)
 
@@ -99,3 +99,58 @@ def test_gated_cross_attention_starts_as_the_identity():
     with torch.no_grad():
         layer.gate.fill_(1.0)
     assert not torch.allclose(layer(text, image), text)
+
+
+class _Vocabulary:
+    """Word-level stand-in for the BPE vocabulary: 1 = start, 2 = end, words from 3 upwards."""
+
+    def __init__(self, words):
+        self.ids = {w: i + 3 for i, w in enumerate(words)}
+
+    def __call__(self, texts):
+        rows = [[1, *(self.ids[w] for w in t.split()), 2] for t in texts]
+        out = torch.zeros(len(rows), 8, dtype=torch.long)
+        for row, ids in zip(out, rows):
+            row[:len(ids)] = torch.tensor(ids)
+        return out
+
+
+def test_question_answer_ids_put_the_answer_after_the_prompt():
+    from vp_utils.data.language import Question
+    vocabulary = _Vocabulary(["what", "colour", "is", "it", "red", "blue", "how", "many"])
+    qs = [Question("colour", "what colour is it", "red"), Question("count", "how many", "blue")]
+    ids, prompt_lengths, labels = question_answer_ids(vocabulary, qs, ["blue", "red"])
+    assert ids.tolist() == [[1, 3, 4, 5, 6, 7, 2], [1, 9, 10, 8, 2, 0, 0]]  # trimmed to the longest row
+    assert prompt_lengths.tolist() == [5, 3] and labels.tolist() == [1, 0]
+    with pytest.raises(ValueError, match="at least one"):
+        question_answer_ids(vocabulary, [], ["red"])
+
+
+def test_the_training_readout_is_the_prompt_readout():
+    """vqa_loss reads the classifier where answer_logits reads a prompt alone: the causal mask
+    keeps the answer that follows from changing it."""
+    model = _model()
+    images = torch.rand(2, 3, 32, 32)
+    ids, prompt_lengths = torch.tensor([[1, 4, 5, 6, 19], [1, 7, 8, 19, 0]]), torch.tensor([3, 2])
+    prompts = torch.tensor([[1, 4, 5], [1, 7, 0]])
+    with torch.no_grad():
+        tokens = model.forward_tokens(images, ids)[:, model.num_image_tokens:]
+        during_training = model.answer_head(tokens[torch.arange(2), prompt_lengths - 1])
+        assert torch.allclose(model.answer_logits(images, prompts), during_training, atol=1e-5)
+    out = vqa_loss(model, (images, ids, prompt_lengths, torch.tensor([0, 3])))
+    assert out["loss"] > out["classifier"] > 0 and out["language"] > 0
+
+
+def test_image_positions_start_as_a_two_dimensional_code():
+    from vp_utils.models.mae import sincos_pos_embed
+    model = _model()  # vit_micro: an 8x8 grid of patch tokens
+    assert torch.equal(model.image_pos.detach(), sincos_pos_embed(8, CONFIG.dim, class_token=False))
+
+
+def test_fusion_batches_turn_through_the_question_types():
+    from vp_utils.data import QUESTION_TYPES, ShapesWorld
+    from vp_utils.recipes import fusion_questions
+    scenes = ShapesWorld(objects=(2, 3), background="plain", length=50).render(range(50))
+    kinds = [q.kind for q in fusion_questions(scenes, step=0)]
+    assert sorted(set(kinds)) == sorted(QUESTION_TYPES) and max(map(kinds.count, QUESTION_TYPES)) == 10
+    assert [q.kind for q in fusion_questions(scenes, step=1)] != kinds  # a scene seen again is asked something else

@@ -33,7 +33,7 @@ def _weights(out):
     return torch.load(out / "last.pt", weights_only=True)["model"]
 
 
-@pytest.mark.parametrize("recipe", ["mae", "simclr", "clip", "clip_vit", "dino", "dinov2"])
+@pytest.mark.parametrize("recipe", ["mae", "simclr", "clip", "clip_vit", "dino", "dinov2", "fusion"])
 def test_a_resumed_run_repeats_the_uninterrupted_one_exactly(tmp_path, recipe):
     _run(tmp_path / "straight", recipe=recipe)
     _run(tmp_path / "resumed", "--stop-after", "3", recipe=recipe)  # as if the job were stopped at step 3

@@ -18,11 +18,12 @@ from torch import nn
 
 from .augment import SHAPES_WORLD_VIEWS, simclr_augment, two_views
 from .checks import check_choice
-from .data import ShapesWorld, caption, words
+from .data import ANSWERS, ShapesWorld, caption, questions, words
 from .losses import (clip_loss, dino_loss, ibot_patch_loss, koleo_loss, nt_xent, sinkhorn_knopp, teacher_targets,
                      update_center)
 from .models.clip import CLIP, tiny_clip
 from .models.dino import DINO, DINOHead, random_patch_mask
+from .models.fusion import EarlyFusion, FusionConfig, question_answer_ids, vqa_loss
 from .models.heads import Embedder, projection_head
 from .models.mae import MaskedAutoencoder
 from .models.resnet import resnet
@@ -192,6 +193,36 @@ def _dinov2_loss(model: nn.Module, shard) -> torch.Tensor:
     return loss + 0.1 * sum(koleo_loss(c) for c in student[:, 0].chunk(2)) / 2
 
 
+def _fusion_model() -> EarlyFusion:
+    """Notebook 11's early fusion: the shipped CLIP's ResNet-8 (notebook 08) as the vision encoder,
+    fine-tuned with the rest, its 8x8 feature map as 64 image tokens; a 4-block, 64-wide transformer."""
+    from .checkpoint import load_shipped  # the CLIP weights are only read when this recipe is built
+
+    vocabulary, clip = caption_vocabulary(), _clip_model()
+    load_shipped("clip", clip)
+    config = FusionConfig(vocab_size=len(vocabulary), num_answers=len(ANSWERS), context_length=vocabulary.context_length)
+    return EarlyFusion(clip.visual, config, train_visual=True)
+
+
+def fusion_questions(scenes, step: int, seed: int = 0) -> list:
+    """One question per scene, its type turning with the scene index and the step: every batch
+    holds each type about equally, and a scene seen again is asked something else."""
+    chosen = []
+    for i, index in enumerate(scenes.index):
+        available = questions(scenes, i, seed=seed + step)
+        chosen.append(available[(int(index) + step) % len(available)])
+    return chosen
+
+
+def _fusion_batch(world: ShapesWorld, seed: int, step: int, size: int):
+    scenes = world.render(scene_indices(step, size, len(world)))
+    return (scenes.torch_images(), *question_answer_ids(caption_vocabulary(), fusion_questions(scenes, step, seed), ANSWERS))
+
+
+def _fusion_loss(model: nn.Module, shard) -> torch.Tensor:
+    return vqa_loss(getattr(model, "module", model), shard)["loss"]
+
+
 RECIPES = {
     "mae": Recipe(build=_mae_model, batch=_mae_batch, loss=_mae_loss, lr=1.5e-3,
                   world=dict(background="plain", objects=(1, 3), length=50_000)),
@@ -200,6 +231,8 @@ RECIPES = {
     "clip": Recipe(build=_clip_model, batch=_clip_batch, loss=_clip_loss, lr=2e-3, betas=(0.9, 0.98),
                    weight_decay=0.1, world=dict(background="plain", objects=(1, 2), length=50_000,
                                                 held_out=(("red", "circle"), ("blue", "square"), ("green", "triangle")))),
+    "fusion": Recipe(build=_fusion_model, batch=_fusion_batch, loss=_fusion_loss, lr=1e-3,
+                     world=dict(background="plain", objects=(2, 3), length=50_000)),
     "dino": Recipe(build=_dino_model, batch=_dino_batch, loss=_dino_loss, before_step=_dino_teacher_step, lr=5e-4,
                    betas=(0.9, 0.999), weight_decay=0.04, world=dict(background="plain", objects=(1, 3), length=50_000)),
     "dinov2": Recipe(build=_dinov2_model, batch=_dinov2_batch, loss=_dinov2_loss, before_step=_dino_teacher_step,

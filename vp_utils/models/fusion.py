@@ -18,8 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..losses.language import next_token_loss
 from ..checks import check_images, check_positive
 from .clip import CLIP
+from .mae import sincos_pos_embed
 from .vit import Block, VisionTransformer, run_blocks
 
 
@@ -69,7 +71,12 @@ class EarlyFusion(nn.Module):
         dim = config.dim
         self.projector = nn.Sequential(nn.Linear(vision_dim, dim), nn.GELU(), nn.Linear(dim, dim))
         self.token_embedding = nn.Embedding(config.vocab_size, dim)
-        self.image_pos = nn.Parameter(0.02 * torch.randn(1, self.num_image_tokens, dim))
+        nn.init.normal_(self.token_embedding.weight, std=0.02)  # as GPT-2: word, position and image start on one scale
+        grid = int(self.num_image_tokens ** 0.5)
+        # image positions start as MAE's 2-D sine-cosine code (learnable from there): which patch
+        # is where must be readable from the first step, or no relation between objects can be learned
+        self.image_pos = nn.Parameter(sincos_pos_embed(grid, dim, class_token=False) if grid * grid == self.num_image_tokens
+                                      else 0.02 * torch.randn(1, self.num_image_tokens, dim))
         self.text_pos = nn.Parameter(0.02 * torch.randn(1, config.context_length, dim))
         self.modality = nn.Parameter(0.02 * torch.randn(2, dim))  # row 0: image, row 1: text
         self.blocks = nn.Sequential(*[Block(dim, config.heads, norm_eps=1e-5) for _ in range(config.depth)])
@@ -103,11 +110,12 @@ class EarlyFusion(nn.Module):
         tokens = self.norm(tokens)
         return (tokens, attentions) if return_attention else tokens
 
-    def answer_logits(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """(B, num_answers), read at each question's end-of-text token (its highest id): the one
-        text position that has seen the image and the whole question."""
+    def answer_logits(self, images: torch.Tensor, ids: torch.Tensor, at: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, num_answers), read at position `at` of each row (default: its last non-padding token).
+        Give the question as a prompt (start-of-text and the question, no end-of-text), so that the
+        position read has seen the image and the whole question, and nothing after it."""
         tokens = self.forward_tokens(images, ids)[:, self.num_image_tokens:]
-        return self.answer_head(tokens[torch.arange(len(ids)), ids.argmax(dim=-1)])
+        return self.answer_head(tokens[torch.arange(len(ids)), _last_token(ids) if at is None else at])
 
     def lm_logits(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """(B, L, vocab): at each text position, scores for the next token."""
@@ -126,6 +134,36 @@ class EarlyFusion(nn.Module):
             if done.all():
                 break
         return ids
+
+
+def _last_token(ids: torch.Tensor) -> torch.Tensor:
+    return (ids != 0).sum(dim=1) - 1
+
+
+def question_answer_ids(vocabulary, questions, answers) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token ids of "question answer" per row (start, question, answer, end; padded to the longest
+    row), each prompt's length (start + question: the prompt is ids[:, :length]), and each answer's
+    index in `answers` (the classifier's classes)."""
+    questions = list(questions)
+    if not questions:
+        raise ValueError("need at least one question")
+    ids = vocabulary([f"{q.text} {q.answer}" for q in questions])
+    prompt_lengths = (vocabulary([q.text for q in questions]) != 0).sum(dim=1) - 1  # without end-of-text
+    labels = torch.tensor([list(answers).index(q.answer) for q in questions])
+    return ids[:, :int((ids != 0).sum(dim=1).max())], prompt_lengths, labels
+
+
+def vqa_loss(model: EarlyFusion, batch) -> dict[str, torch.Tensor]:
+    """Both heads from one pass over [image ; question answer]: the classifier's cross-entropy at
+    the question's last token, plus the language model's next-token loss on the answer and the
+    end-of-text only (LLaVA's instruction tuning: the question is given, not learned)."""
+    images, ids, prompt_lengths, labels = batch
+    tokens = model.forward_tokens(images, ids)[:, model.num_image_tokens:]
+    logits = model.answer_head(tokens[torch.arange(len(ids)), prompt_lengths - 1])
+    answer = torch.arange(ids.shape[1], device=ids.device)[None] >= prompt_lengths[:, None]
+    classifier, language = F.cross_entropy(logits, labels), next_token_loss(model.lm_head(tokens), ids, learn=answer)
+    return {"loss": classifier + language, "classifier": classifier.detach(), "language": language.detach(),
+            "accuracy": (logits.argmax(1) == labels).float().mean()}
 
 
 class LateFusion(nn.Module):
