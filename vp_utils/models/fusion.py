@@ -180,10 +180,14 @@ class LateFusion(nn.Module):
         self.clip.eval()
         return self
 
+    @torch.no_grad()
+    def features(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """The MLP's input, [image, text, image * text]: fixed, so it can be computed once."""
+        image, text = self.clip.encode_image(images, normalize=True), self.clip.encode_text(ids, normalize=True)
+        return torch.cat([image, text, image * text], dim=-1)
+
     def forward(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            image, text = self.clip.encode_image(images, normalize=True), self.clip.encode_text(ids, normalize=True)
-        return self.mlp(torch.cat([image, text, image * text], dim=-1))
+        return self.mlp(self.features(images, ids))
 
 
 class GatedCrossAttention(nn.Module):
