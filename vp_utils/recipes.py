@@ -202,7 +202,8 @@ def _fusion_model() -> EarlyFusion:
 
     vocabulary, clip = caption_vocabulary(), _clip_model()
     load_shipped("clip", clip)
-    config = FusionConfig(vocab_size=len(vocabulary), num_answers=len(ANSWERS), context_length=vocabulary.context_length)
+    config = FusionConfig(vocab_size=len(vocabulary), num_answers=len(ANSWERS),
+                          context_length=vocabulary.context_length)
     return EarlyFusion(clip.visual, config)
 
 
@@ -218,7 +219,8 @@ def fusion_questions(scenes, step: int, seed: int = 0) -> list:
 
 def _fusion_batch(world: ShapesWorld, seed: int, step: int, size: int):
     scenes = world.render(scene_indices(step, size, len(world)))
-    return (scenes.torch_images(), *question_answer_ids(caption_vocabulary(), fusion_questions(scenes, step, seed), ANSWERS))
+    chosen = fusion_questions(scenes, step, seed)
+    return (scenes.torch_images(), *question_answer_ids(caption_vocabulary(), chosen, ANSWERS))
 
 
 def _fusion_loss(model: nn.Module, shard) -> torch.Tensor:

@@ -73,9 +73,10 @@ class EarlyFusion(nn.Module):
         self.token_embedding = nn.Embedding(config.vocab_size, dim)
         nn.init.normal_(self.token_embedding.weight, std=0.02)  # as GPT-2: word, position and image start on one scale
         grid = int(self.num_image_tokens ** 0.5)
-        # image positions start as MAE's 2-D sine-cosine code (learnable from there): which patch
-        # is where must be readable from the first step, or no relation between objects can be learned
-        self.image_pos = nn.Parameter(sincos_pos_embed(grid, dim, class_token=False) if grid * grid == self.num_image_tokens
+        # image positions start as MAE's 2-D sine-cosine code (learnable from there), so which patch
+        # is where can be read from the first step; a 0.02-scale random start would hide it
+        square = grid * grid == self.num_image_tokens
+        self.image_pos = nn.Parameter(sincos_pos_embed(grid, dim, class_token=False) if square
                                       else 0.02 * torch.randn(1, self.num_image_tokens, dim))
         self.text_pos = nn.Parameter(0.02 * torch.randn(1, config.context_length, dim))
         self.modality = nn.Parameter(0.02 * torch.randn(2, dim))  # row 0: image, row 1: text
