@@ -24,15 +24,16 @@ def widgets_available() -> bool:
     return type(shell).__name__ == "ZMQInteractiveShell"
 
 
-def explore(draw: Callable, **controls):
-    """Call draw(**values) whenever a control changes; controls are ipywidgets (slider, dropdown,
-    text box). Without a widget frontend, draws once with each control's current value."""
+def explore(draw: Callable, **controls) -> None:
+    """Show an explorer: call draw(**values) whenever a control changes; controls are ipywidgets
+    (slider, dropdown, text box). Without a widget frontend, draws once with each control's
+    current value. Returns nothing, so a cell that ends with it shows the explorer once."""
     if not controls:
         raise ValueError("explore needs at least one control, e.g. layer=IntSlider(...)")
     if not widgets_available():
         draw(**{name: control.value for name, control in controls.items()})
         plt.show()
-        return None
+        return
     import ipywidgets
     from IPython.display import display
 
@@ -43,4 +44,3 @@ def explore(draw: Callable, **controls):
     box = ipywidgets.interactive(redraw, **controls)
     box.children[-1].layout.min_height = "300px"  # keeps the page from jumping as figures redraw
     display(box)
-    return box

@@ -1,0 +1,30 @@
+"""explore(): one explorer per call, a static figure without a frontend, named errors."""
+import ipywidgets as w
+import IPython.display
+import pytest
+
+from vp_utils import widgets
+
+
+def test_without_a_frontend_it_draws_once_with_the_default_values(monkeypatch):
+    monkeypatch.setenv("VP_STATIC", "1")
+    calls = []
+    assert widgets.explore(lambda n: calls.append(n), n=w.IntSlider(3)) is None
+    assert calls == [3]
+
+
+def test_with_a_frontend_it_displays_one_explorer_and_returns_nothing(monkeypatch):
+    """A returned widget would be shown a second time by a cell that ends with the call."""
+    shown = []
+    monkeypatch.setattr(widgets, "widgets_available", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    calls = []
+    assert widgets.explore(lambda n: calls.append(n), n=w.IntSlider(3)) is None
+    assert len(shown) == 1 and isinstance(shown[0], w.interactive)
+    shown[0].children[0].value = 5  # moving the slider redraws with its value
+    assert calls[-1] == 5
+
+
+def test_an_explorer_needs_a_control():
+    with pytest.raises(ValueError, match="at least one control"):
+        widgets.explore(lambda: None)
