@@ -172,8 +172,8 @@ def _figure(explorer) -> str:
 
 
 def _nudge_first_control(explorer) -> str:
-    """Move a slider one step with the keyboard (left if it starts at its maximum), or type into a
-    text box; return what moved."""
+    """Move a slider one step with the keyboard (left if it starts at its maximum), or edit a text
+    box; return what moved."""
     handle = explorer.locator(".noUi-handle").first
     if handle.count():
         handle.focus()
@@ -181,7 +181,9 @@ def _nudge_first_control(explorer) -> str:
         handle.press("ArrowLeft" if at_max else "ArrowRight")  # a slider that starts at its end moves back
         return "slider"
     box = explorer.locator("input[type='text'], textarea").first
-    box.fill((box.input_value() or "") + " x")
+    words = (box.input_value() or "").split()
+    # drop the last word: the query stays within the explorer's vocabulary, so a new figure is drawn
+    box.fill(" ".join(words[:-1]) if len(words) > 1 else " ".join(words + ["a"]))
     box.press("Enter")
     return "text box"
 
