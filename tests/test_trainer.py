@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from vp_utils.checkpoint import SHIPPED, export, load_checkpoint, load_shipped, save_checkpoint, sha256
+from vp_utils.checkpoint import SHIPPED, export, load_checkpoint, load_shipped, save_checkpoint, sha256, shipped_model
 from vp_utils.recipes import get_recipe, scene_indices
 from vp_utils.trainer import Process, build, parse_args, train
 
@@ -129,3 +129,5 @@ def test_export_and_load_shipped_check_the_hash(tmp_path):
 def test_every_shipped_checkpoint_matches_its_hash_and_its_recipe(record):
     recipe = json.loads(record.read_text())["recipe"]
     load_shipped(record.stem, get_recipe(recipe).build())  # raises on a changed file or a changed architecture
+    model, loaded = shipped_model(record.stem)  # what the notebooks call: the record's recipe, in eval mode
+    assert loaded["recipe"] == recipe and not model.training

@@ -94,6 +94,18 @@ def load_shipped(name: str, model: nn.Module, shipped: Path = SHIPPED) -> dict:
     return record
 
 
+def shipped_model(name: str, shipped: Path = SHIPPED) -> tuple[nn.Module, dict]:
+    """Build the model of the recipe that trained shipped checkpoint `name`, load it (hash checked)
+    and put it in eval mode; returns (model, record)."""
+    from .recipes import get_recipe  # recipes build models that may themselves load shipped weights
+
+    record_path = shipped / f"{name}.json"
+    if not record_path.is_file():
+        raise FileNotFoundError(f"no shipped checkpoint {name!r} in {shipped} (need {record_path.name})")
+    model = get_recipe(json.loads(record_path.read_text())["recipe"]).build()
+    return model.eval(), load_shipped(name, model, shipped)
+
+
 def _unwrap(model: nn.Module) -> nn.Module:
     """The model inside a DistributedDataParallel wrapper, so checkpoints do not depend on it."""
     return getattr(model, "module", model)

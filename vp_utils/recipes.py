@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, partial
 
 import numpy as np
 import torch
@@ -65,13 +65,17 @@ def _mae_model() -> MaskedAutoencoder:
 
 def _mae_batch(world: ShapesWorld, seed: int, step: int, size: int):
     images = _world_images(world, step, size)
-    tokens = (world.image_size // 4) ** 2  # vit_micro's 4-pixel patches
-    return images, torch.rand(size, tokens, generator=step_generator(seed, step))
+    return images, torch.rand(size, _patches(world), generator=step_generator(seed, step))
 
 
 def _mae_loss(model: nn.Module, shard) -> torch.Tensor:
     images, noise = shard
     return model(images, noise=noise)[0]
+
+
+def _patches(world: ShapesWorld) -> int:
+    """Patch tokens per image for vit_micro's 4-pixel patches."""
+    return (world.image_size // 4) ** 2
 
 
 def _world_images(world: ShapesWorld, step: int, size: int) -> torch.Tensor:
@@ -105,16 +109,11 @@ def caption_vocabulary() -> Vocabulary:
     return Vocabulary([" ".join(words())], context_length=24)
 
 
-def _clip_model() -> CLIP:
-    """Notebook 08's CLIP: a ResNet-8 image tower (as CLIP's RN50, in miniature), a causal text tower."""
+def _clip_model(tower: str = "resnet") -> CLIP:
+    """Notebook 08's CLIP: a ResNet-8 image tower (as CLIP's RN50, in miniature), a causal text tower;
+    tower="vit" is notebook 10's comparison (4 blocks, 64 wide, 4-pixel patches)."""
     vocabulary = caption_vocabulary()
-    return tiny_clip(len(vocabulary), vocabulary.context_length)
-
-
-def _clip_vit_model() -> CLIP:
-    """Notebook 10's comparison: the same CLIP with a ViT image tower (4 blocks, 64 wide, 4-pixel patches)."""
-    vocabulary = caption_vocabulary()
-    return tiny_clip(len(vocabulary), vocabulary.context_length, tower="vit")
+    return tiny_clip(len(vocabulary), vocabulary.context_length, tower=tower)
 
 
 def _clip_batch(world: ShapesWorld, seed: int, step: int, size: int):
@@ -170,8 +169,7 @@ def _dinov2_model() -> DINO:
 def _dinov2_batch(world: ShapesWorld, seed: int, step: int, size: int):
     """DINO's crops, then an iBOT mask for each global crop (10-50% of its patches hidden)."""
     crops = _dino_batch(world, seed, step, size)
-    patches = (world.image_size // 4) ** 2
-    return (*crops, random_patch_mask(2 * size, patches, generator=step_generator(seed + 1, step)))
+    return (*crops, random_patch_mask(2 * size, _patches(world), generator=step_generator(seed + 1, step)))
 
 
 def _dinov2_loss(model: nn.Module, shard) -> torch.Tensor:
@@ -243,7 +241,7 @@ RECIPES = {
                      lr=5e-4, betas=(0.9, 0.999), weight_decay=0.04,
                      world=dict(background="plain", objects=(1, 3), length=50_000)),
 }
-RECIPES["clip_vit"] = replace(RECIPES["clip"], build=_clip_vit_model)  # same data, loss and optimiser
+RECIPES["clip_vit"] = replace(RECIPES["clip"], build=partial(_clip_model, tower="vit"))  # same data, loss and optimiser
 
 
 def get_recipe(name: str) -> Recipe:

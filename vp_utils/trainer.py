@@ -4,7 +4,7 @@
     torchrun --nproc_per_node 4 -m vp_utils.trainer mae --steps 2000 --out runs/mae
     python -m vp_utils.trainer mae --steps 4000 --out runs/mae --resume   # carries on from runs/mae/last.pt
 
-Recipes: mae, simclr, clip, dino, dinov2 (see vp_utils.recipes).
+Recipes: the names in vp_utils.recipes.RECIPES (mae, simclr, clip, clip_vit, dino, dinov2, fusion).
 Under torchrun every process builds the same global batch from (seed, step) and trains on its
 slice; DistributedDataParallel averages the gradients, so the run equals one process on the
 whole batch. Checkpoints hold plain state (`weights_only=True` loads them) and the step, and

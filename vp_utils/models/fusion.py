@@ -149,7 +149,7 @@ def question_answer_ids(vocabulary, questions, answers) -> tuple[torch.Tensor, t
     if not questions:
         raise ValueError("need at least one question")
     ids = vocabulary([f"{q.text} {q.answer}" for q in questions])
-    prompt_lengths = (vocabulary([q.text for q in questions]) != 0).sum(dim=1) - 1  # without end-of-text
+    prompt_lengths = _last_token(vocabulary([q.text for q in questions]))  # end-of-text's place: length without it
     labels = torch.tensor([list(answers).index(q.answer) for q in questions])
     return ids[:, :int((ids != 0).sum(dim=1).max())], prompt_lengths, labels
 
