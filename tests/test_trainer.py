@@ -131,3 +131,13 @@ def test_every_shipped_checkpoint_matches_its_hash_and_its_recipe(record):
     load_shipped(record.stem, get_recipe(recipe).build())  # raises on a changed file or a changed architecture
     model, loaded = shipped_model(record.stem)  # what the notebooks call: the record's recipe, in eval mode
     assert loaded["recipe"] == recipe and not model.training
+
+
+def test_the_command_line_takes_its_thread_count_from_vp_threads(tmp_path):
+    """Two jobs at torch's default thread count each on a 2-core laptop run several times slower."""
+    probe = ("import torch, vp_utils.trainer as t; t.train = lambda args: {}; t.main(['mae', '--out', 'x']); "
+             "print(torch.get_num_threads())")
+    env = {**os.environ, "VP_THREADS": "1", "OMP_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "1"

@@ -47,16 +47,22 @@ def setup(seed: int | None = None, *, quiet: bool = False) -> Config:
     scale = os.environ.get("VP_SCALE", "small")
     if scale not in SCALES:
         raise ValueError(f"VP_SCALE must be one of {SCALES}, got {scale!r}")
-    threads = _env_int("VP_THREADS", os.cpu_count() or 1)
-    if threads < 1:
-        raise ValueError(f"VP_THREADS must be at least 1, got {threads}")
-    torch.set_num_threads(threads)
+    threads = apply_threads(os.cpu_count() or 1)
     seed_everything(seed)
     _configure_matplotlib()
     config = Config(seed, scale, pick_device(), threads, hub_online())
     if not quiet:
         print(config)
     return config
+
+
+def apply_threads(default: int) -> int:
+    """Set torch's CPU threads to `VP_THREADS`, or to `default` when it is unset; returns the number."""
+    threads = _env_int("VP_THREADS", default)
+    if threads < 1:
+        raise ValueError(f"VP_THREADS must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
+    return threads
 
 
 def seed_everything(seed: int) -> None:

@@ -29,6 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .env import apply_threads
 from .recipes import RECIPES, Recipe, get_recipe
 from .training import cosine
 
@@ -172,6 +173,8 @@ def _metrics_log(path: Path, start: int):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    # VP_THREADS as in the notebooks; otherwise torch's own choice (torchrun already sets one per process)
+    apply_threads(torch.get_num_threads())
     last = train(args)
     if int(os.environ.get("RANK", 0)) == 0 and last:
         print(f"{args.recipe}: step {last['step']}, loss {last['loss']:.4f}, {last['seconds']:.0f} s; "
