@@ -66,6 +66,15 @@ def test_the_scale_picks_the_world_or_the_real_data(cached, capsys):
     assert "using the shapes world" in capsys.readouterr().out
 
 
+def test_the_full_scale_reads_the_split_asked_for(cached, capsys):
+    real.images_for_scale(_config("small"), WORLD, "fake", split="test", n=3)
+    assert cached == []  # the small scale never opens the dataset
+    real.images_for_scale(_config("full"), WORLD, "fake", split="test", n=3)
+    real.images_for_scale(_config("full"), WORLD, "fake", n=3)
+    assert [split for _, split, _ in cached] == ["test", "train"]
+    assert "fake (test), 3 images" in capsys.readouterr().out
+
+
 def test_bad_names_are_refused():
     with pytest.raises(ValueError, match="dataset"):
         real.real_dataset("imagenet")
