@@ -80,3 +80,11 @@ def test_bad_names_are_refused():
         real.real_dataset("imagenet")
     with pytest.raises(ValueError, match="split"):
         real.real_dataset("cifar10", split="val")
+
+
+def test_class_captions_name_each_class_with_its_article():
+    assert real.class_captions(["airplane", "cat", "aquarium_fish"]) == [
+        "a photo of an airplane", "a photo of a cat", "a photo of an aquarium fish"]
+    assert real.class_captions(["dog"], template="{} on grass") == ["a dog on grass"]
+    with pytest.raises(ValueError, match="classes"):
+        real.class_captions([])

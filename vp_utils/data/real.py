@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import check_choice
+from ..checks import check_choice, check_non_empty
 from ..env import reachable
 from .shapes import ShapesWorld
 
@@ -77,6 +77,16 @@ def real_dataset(name: str, split: str = "train", n: int | None = None, image_si
     if image_size is not None and x.shape[-1] != image_size:
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
     return LabelledImages(x.clamp(0, 1), torch.from_numpy(labels).long(), classes)
+
+
+def class_captions(classes, template: str = "a photo of {}") -> list[str]:
+    """One caption per class name, CLIP's zero-shot prompt: "a photo of an airplane", "a photo of a
+    cat"; underscores become spaces ("aquarium_fish" -> "an aquarium fish")."""
+    captions = []
+    for name in check_non_empty(list(classes), "classes"):
+        name = name.replace("_", " ")
+        captions.append(template.format(f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"))
+    return captions
 
 
 def images_for_scale(config, world: ShapesWorld, real: str, split: str = "train", n: int | None = None):
