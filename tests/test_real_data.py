@@ -88,3 +88,11 @@ def test_class_captions_name_each_class_with_its_article():
     assert real.class_captions(["dog"], template="{} on grass") == ["a dog on grass"]
     with pytest.raises(ValueError, match="classes"):
         real.class_captions([])
+
+
+def test_train_test_splits_at_full_scale_only(cached, capsys):
+    assert real.real_train_test(_config("small"), "fake") is None and cached == []
+    train, test = real.real_train_test(_config("full"), "fake", n_train=4)
+    assert [c[1] for c in cached] == ["train", "test"] and len(train.labels) == 4 and len(test.labels) == 6
+    assert real.real_train_test(_config("full"), "cifar100") is None  # not cached, not reachable
+    assert capsys.readouterr().out.count("using the shapes world") == 1  # one line, and no test split tried

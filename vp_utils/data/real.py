@@ -89,15 +89,31 @@ def class_captions(classes, template: str = "a photo of {}") -> list[str]:
     return captions
 
 
+def real_for_scale(config, name: str, split: str = "train", n: int | None = None,
+                   image_size: int | None = None) -> LabelledImages | None:
+    """At `full`, the real dataset's split, announced in one line; None at `small`, or at `full`
+    when it cannot be had (one line says why, and the notebook keeps to the shapes world)."""
+    if config.scale != "full":
+        return None
+    try:
+        data = real_dataset(name, split, n, image_size)
+    except DatasetUnavailable as reason:
+        print(f"VP_SCALE=full but {reason}: using the shapes world")
+        return None
+    print(f"VP_SCALE=full: {name} ({split}), {len(data.labels)} images, classes {data.classes}")
+    return data
+
+
+def real_train_test(config, name: str, n_train: int | None = None, image_size: int | None = None):
+    """(train, test) splits through `real_for_scale`, or None; the test split is read only after
+    the train split was."""
+    train = real_for_scale(config, name, "train", n_train, image_size)
+    test = None if train is None else real_for_scale(config, name, "test", image_size=image_size)
+    return None if test is None else (train, test)
+
+
 def images_for_scale(config, world: ShapesWorld, real: str, split: str = "train", n: int | None = None):
-    """(images, labels) for the notebook's scale: the shapes world at `small`; at `full` the real
-    dataset `real` at the world's image size, or the world again, with one line, when it cannot
-    be had. The world's own `tensors()` labels come from its `target`."""
-    if config.scale == "full":
-        try:
-            data = real_dataset(real, split, n, world.image_size)
-            print(f"VP_SCALE=full: {real} ({split}), {len(data.labels)} images, classes {data.classes}")
-            return data.images, data.labels
-        except DatasetUnavailable as reason:
-            print(f"VP_SCALE=full but {reason}: using the shapes world")
-    return world.tensors(n)
+    """(images, labels) for the notebook's scale: the real dataset `real` at the world's image size
+    where `real_for_scale` gives it, else the world's own `tensors()` (labels from its `target`)."""
+    data = real_for_scale(config, real, split, n, world.image_size)
+    return (data.images, data.labels) if data else world.tensors(n)
