@@ -1,7 +1,13 @@
-"""One execution per notebook: where the JupyterLab test runs a notebook, its nbval twin is skipped."""
+"""Test-run policy: one torch thread per kernel, the JupyterLab runs first, and one execution per
+notebook (where the JupyterLab test runs a notebook, its nbval twin is skipped)."""
+import os
+
 import pytest
 
 from lab_session import browser_available
+
+# two xdist workers share the cores: one thread per kernel instead of two each, which oversubscribes
+os.environ.setdefault("VP_THREADS", "1")
 
 
 @pytest.hookimpl(trylast=True)  # after `-m`/`-k` have deselected what will not run
@@ -14,3 +20,6 @@ def pytest_collection_modifyitems(config, items):
     if twins:
         config.hook.pytest_deselected(items=twins)
         items[:] = [item for item in items if item not in twins]
+    # the notebooks run in JupyterLab are the longest units of work: handed out first (in this
+    # order, see --no-loadscope-reorder), they spread over both workers instead of ending the run
+    items.sort(key=lambda item: not item.get_closest_marker("browser"))

@@ -9,6 +9,7 @@ reports whether the figure changed, keeping a screenshot of each step.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import secrets
 import shutil
@@ -77,6 +78,15 @@ class Lab:
                 time.sleep(0.5)
         raise TimeoutError(f"JupyterLab did not answer within {timeout} s; see {self._log.name}")
 
+    def shutdown_kernels(self) -> None:
+        """Stop every kernel: a finished notebook's kernel would otherwise hold its memory until `close()`."""
+        headers = {"Authorization": f"token {self.token}"}
+        with urllib.request.urlopen(urllib.request.Request(f"{self.url}/api/kernels", headers=headers)) as reply:
+            kernels = json.load(reply)
+        for kernel in kernels:
+            urllib.request.urlopen(urllib.request.Request(f"{self.url}/api/kernels/{kernel['id']}",
+                                                          headers=headers, method="DELETE"))
+
     def close(self) -> None:
         self.process.terminate()
         try:
@@ -138,6 +148,7 @@ def run_in_lab(browser, lab: Lab, notebook: str, shots: Path, run_timeout_s: flo
         return run
     finally:
         page.close()
+        lab.shutdown_kernels()
 
 
 def _accept_kernel_dialog(page) -> None:

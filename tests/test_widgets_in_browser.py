@@ -66,7 +66,8 @@ def test_some_notebooks_have_explorers():
     assert WITH_EXPLORERS
 
 
-@pytest.mark.parametrize("notebook", WITH_EXPLORERS)
+# one xdist group per notebook, so the JupyterLab runs are shared between both workers
+@pytest.mark.parametrize("notebook", [pytest.param(nb, marks=pytest.mark.xdist_group(nb)) for nb in WITH_EXPLORERS])
 def test_notebook_runs_and_its_explorer_redraws_in_jupyterlab(session, notebook):
     browser, lab = session
     result = run_in_lab(browser, lab, notebook, SHOTS, run_timeout_s=1800)
