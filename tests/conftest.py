@@ -1,13 +1,8 @@
-"""Test-run policy: one torch thread per kernel, the JupyterLab runs first, and one execution per
-notebook (where the JupyterLab test runs a notebook, its nbval twin is skipped)."""
-import os
-
+"""Test order: the JupyterLab runs first, and one execution per notebook (where the JupyterLab
+test runs a notebook, its nbval twin is skipped). The environment is set in ../conftest.py."""
 import pytest
 
 from lab_session import browser_available
-
-# two xdist workers share the cores: one thread per kernel instead of two each, which oversubscribes
-os.environ.setdefault("VP_THREADS", "1")
 
 
 @pytest.hookimpl(trylast=True)  # after `-m`/`-k` have deselected what will not run
