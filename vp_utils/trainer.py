@@ -26,10 +26,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .env import apply_threads
+from .progress import progress_bar
 from .recipes import RECIPES, Recipe, get_recipe
 from .training import cosine
 
@@ -131,8 +131,8 @@ def train(args: argparse.Namespace) -> dict:
         log = _metrics_log(args.out / "metrics.jsonl", start) if proc.main else None
         began, last = time.perf_counter(), {}
         quiet = 1.0 if sys.stderr.isatty() else 30.0  # a redirected log gets a line every 30 s, not 10 a second
-        for step in tqdm(range(start, end), desc=args.recipe, disable=not proc.main, initial=start,
-                         total=args.steps, mininterval=quiet):
+        for step in progress_bar(range(start, end), args.recipe, disable=not proc.main, initial=start,
+                                 total=args.steps, mininterval=quiet):
             loss = _step(recipe, net, model, optimizer, proc.shard(recipe.batch(world, args.seed, step, args.batch_size)),
                          step, args)
             last = {"step": step + 1, "loss": proc.mean(loss), "seconds": time.perf_counter() - began}

@@ -8,9 +8,8 @@ from collections.abc import Callable, Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
-
 from .checks import check_non_empty, check_positive
+from .progress import progress_bar
 
 
 class History(dict):
@@ -65,7 +64,7 @@ def fit(model: nn.Module, data: Iterator, optimizer: torch.optim.Optimizer, step
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine(s, steps, warmup))
     history = History()
     model.to(device).train()
-    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=True)
+    bar = progress_bar(range(steps), desc, disable=not progress, leave=True)
     for _, batch in zip(bar, data):
         batch = tuple(t.to(device, non_blocking=True) for t in batch)
         out = loss_fn(model, batch)
