@@ -30,7 +30,10 @@ def show_images(images, titles=None, ncols: int = 8, size: float = 1.6, title: s
         raise ValueError(f"{len(titles)} titles for {len(images)} images")
     ncols = min(ncols, len(images))
     nrows = math.ceil(len(images) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if title else 0)), squeeze=False)
+    lines = max(str(t).count("\n") + 1 for t in titles) if titles is not None else 0
+    # each row also holds its titles (8 pt lines, with room to spare), so they never reach the row above
+    height = nrows * (size + 0.2 * lines) + (0.4 if title else 0)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, height), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, (ax, image) in enumerate(zip(axes.flat, images)):
