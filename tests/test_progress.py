@@ -34,7 +34,7 @@ def test_outside_a_notebook_kernel_the_bar_is_tqdms(monkeypatch):
 
 def test_the_closing_line_counts_what_ran_and_prints_once(capsys):
     line = ClosingLine(range(5), "demo")
-    for step, _ in zip(line, range(2)):  # the data ran out first, as in fit's zip
+    for _ in zip(line, range(2)):  # the data ran out first, as in fit's zip
         line.set_postfix(loss="0.500")
     line.close()
     line.close()
