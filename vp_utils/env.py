@@ -1,4 +1,5 @@
-"""The one call at the top of every notebook: seeds, threads, plots, device, scale, hub access."""
+"""The one call at the top of every notebook: seeds, threads, plots, device, scale, hub access;
+and whether a notebook kernel draws live widgets or runs headless."""
 from __future__ import annotations
 
 import os
@@ -139,3 +140,22 @@ def _env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
+
+
+def in_notebook_kernel() -> bool:
+    """True inside a Jupyter kernel (whether or not a frontend is watching)."""
+    try:
+        return type(get_ipython()).__name__ == "ZMQInteractiveShell"  # noqa: F821 - defined inside IPython only
+    except NameError:
+        return False
+
+
+def widgets_available() -> bool:
+    """True inside a Jupyter kernel with ipywidgets installed, unless VP_STATIC=1."""
+    if os.environ.get("VP_STATIC") == "1":
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return in_notebook_kernel()

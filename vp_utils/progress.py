@@ -1,30 +1,25 @@
 """Progress bars that suit where the code runs.
 
-A terminal or JupyterLab gets tqdm's live bar. A headless notebook run (`VP_STATIC=1`: the tests,
-`./vp run`, the book) would save the notebook bar's text as it was drawn, frozen at 0%, so there
-the bar is replaced by one line printed when the loop ends: steps, seconds, last metrics.
+A terminal or JupyterLab gets tqdm's live bar. A notebook kernel without live widgets (`VP_STATIC=1`:
+the tests, `./vp run`, the book) would save the notebook bar's text as it was drawn, frozen at 0%,
+so there the bar is replaced by one line printed when the loop ends: steps, seconds, last metrics.
 """
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 
 from tqdm.auto import tqdm
 
+from .env import in_notebook_kernel, widgets_available
+
 
 def progress_bar(iterable: Iterable, desc: str, disable: bool = False, **tqdm_options):
-    """tqdm(iterable, desc=desc, ...) where someone watches; one closing line in a headless notebook."""
-    if os.environ.get("VP_STATIC") == "1" and _in_notebook_kernel():
+    """tqdm(iterable, desc=desc, ...) where someone watches; one closing line in a notebook kernel
+    that draws no live widgets (the same test the explorers use)."""
+    if in_notebook_kernel() and not widgets_available():
         return ClosingLine(iterable, desc, disable)
     return tqdm(iterable, desc=desc, disable=disable, **tqdm_options)
-
-
-def _in_notebook_kernel() -> bool:
-    try:
-        return type(get_ipython()).__name__ == "ZMQInteractiveShell"  # noqa: F821 - defined in IPython only
-    except NameError:
-        return False
 
 
 class ClosingLine:

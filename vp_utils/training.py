@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from .checks import check_non_empty, check_positive
 from .progress import progress_bar
 

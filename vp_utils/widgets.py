@@ -6,22 +6,11 @@ executed notebooks and rendered books still show it.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 
-
-def widgets_available() -> bool:
-    """True inside a Jupyter kernel with ipywidgets installed, unless VP_STATIC=1."""
-    if os.environ.get("VP_STATIC") == "1":
-        return False
-    try:
-        import ipywidgets  # noqa: F401
-        shell = get_ipython()  # noqa: F821 - defined inside IPython only
-    except (ImportError, NameError):
-        return False
-    return type(shell).__name__ == "ZMQInteractiveShell"
+from .env import widgets_available
 
 
 def explore(draw: Callable, **controls) -> None:
