@@ -166,14 +166,27 @@ def _saved_errors(page, path: Path, timeout_s: float = 60) -> list[str]:
     stamp = path.stat().st_mtime_ns
     page.click(".lm-MenuBar-itemLabel:text-is('File')")
     page.click("li.lm-Menu-item[data-command='docmanager:save']")
-    deadline = time.monotonic() + timeout_s
-    while path.stat().st_mtime_ns == stamp and time.monotonic() < deadline:
-        time.sleep(0.5)
-    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and c.source.strip()]
+    notebook = _read_when_saved(path, stamp, timeout_s)
+    cells = [c for c in notebook.cells if c.cell_type == "code" and c.source.strip()]
     errors = [f"cell {i}: {o.ename}: {o.evalue}" for i, c in enumerate(cells)
               for o in c.outputs if o.output_type == "error"]
     never_ran = [i for i, c in enumerate(cells) if c.execution_count is None]
     return errors + ([f"code cells {never_ran} never ran"] if never_ran else [])
+
+
+def _read_when_saved(path: Path, stamp: int, timeout_s: float):
+    """The notebook once the server has rewritten it. The server writes in place, so a read that
+    lands mid-write sees a truncated file: retry until the new version parses whole."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if path.stat().st_mtime_ns != stamp:
+            try:
+                return nbformat.read(path, as_version=4)
+            except nbformat.reader.NotJSONError:
+                pass
+        if time.monotonic() > deadline:
+            return nbformat.read(path, as_version=4)  # not saved in time: check what is there
+        time.sleep(0.5)
 
 
 def _figure(explorer) -> str:
