@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from vp_utils.data import (CAPTION_TEMPLATES, COLOURS, SHAPES, ShapesWorld, caption, digits, photos, questions,
-                           relation, words)
+from vp_utils.data import (CAPTION_TEMPLATES, COLOURS, RELATIONS, SHAPES, ShapesWorld, caption, digits, photos,
+                           questions, relation, words)
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +71,15 @@ def test_captions_and_answers_follow_the_labels(scenes):
         exists = answers["existence"]
         pair = tuple(exists.text.removeprefix("is there a ").removesuffix("?").split())
         assert (exists.answer == "yes") == (pair in {(o["colour"], o["shape"]) for o in objects})
+        if len(objects) > 1:  # "is the A left of, right of, above, below the B?" answered with A's place
+            text = answers["relation"].text
+            first, second = sorted(objects[:2], key=lambda o: text.index(f"{o['colour']} {o['shape']}"))
+            assert text == f"is the {first['colour']} {first['shape']} left of, right of, above, below the " \
+                           f"{second['colour']} {second['shape']}?"
+            assert answers["relation"].answer == relation(first, second)
+        side = answers["side"]
+        named = next(o for o in objects if side.text == f"is the {o['colour']} {o['shape']} left?")
+        assert (side.answer == "yes") == (named["x"] < 0.5)
 
 
 def test_relation_reads_image_coordinates():
@@ -79,10 +88,12 @@ def test_relation_reads_image_coordinates():
     assert relation(dict(x=0.5, y=0.1), dict(x=0.5, y=0.9)) == "above"
 
 
-def test_binary_answers_are_balanced(scenes):
-    kinds = [q for i in range(len(scenes)) for q in questions(scenes, i) if q.kind in ("existence", "relation")]
-    yes = np.mean([q.answer == "yes" for q in kinds])
-    assert 0.35 < yes < 0.65
+def test_answers_are_balanced(scenes):
+    asked = [q for i in range(len(scenes)) for q in questions(scenes, i)]
+    for kind in ("existence", "side"):
+        assert 0.35 < np.mean([q.answer == "yes" for q in asked if q.kind == kind]) < 0.65
+    places = [q.answer for q in asked if q.kind == "relation"]
+    assert {place: places.count(place) / len(places) > 0.15 for place in RELATIONS} == dict.fromkeys(RELATIONS, True)
 
 
 def test_held_out_pairs_never_appear_in_train_and_always_in_held_out():
@@ -143,4 +154,4 @@ def test_words_cover_every_caption_question_and_answer():
             if template != "relation" or scenes.n_objects[i] > 1:
                 assert split(caption(scenes, i, template)) <= known
         for question in questions(scenes, i):
-            assert split(question.text) | {question.answer} <= known, question
+            assert split(question.text) | split(question.answer) <= known, question

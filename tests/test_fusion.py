@@ -150,7 +150,7 @@ def test_image_positions_start_as_a_two_dimensional_code():
 def test_fusion_batches_turn_through_the_question_types():
     from vp_utils.data import QUESTION_TYPES, ShapesWorld
     from vp_utils.recipes import fusion_questions
-    scenes = ShapesWorld(objects=(2, 3), background="plain", length=50).render(range(50))
+    scenes = ShapesWorld(objects=(2, 3), background="plain", length=60).render(range(60))
     kinds = [q.kind for q in fusion_questions(scenes, step=0)]
     assert sorted(set(kinds)) == sorted(QUESTION_TYPES) and max(map(kinds.count, QUESTION_TYPES)) == 10
     assert [q.kind for q in fusion_questions(scenes, step=1)] != kinds  # a scene seen again is asked something else

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from .shapes import COLOURS, SHAPES, SIZES, Scenes, uniforms
 
 RELATIONS = ("left of", "right of", "above", "below")
-QUESTION_TYPES = ("colour", "shape", "count", "existence", "relation")
+QUESTION_TYPES = ("colour", "shape", "count", "existence", "relation", "side")
 NUMBERS = ("one", "two", "three")
-ANSWERS = tuple(COLOURS) + SHAPES + NUMBERS + ("yes", "no")
+ANSWERS = tuple(COLOURS) + SHAPES + NUMBERS + ("yes", "no") + RELATIONS
 CAPTION_TEMPLATES = ("list", "relation", "count", "there is")
-_CAPTION_STREAM, _QUESTION_STREAM = 11, 12
+_CAPTION_STREAM, _QUESTION_STREAM, _SIDE_STREAM = 11, 12, 13
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def caption(scenes: Scenes, i: int, template: str | None = None, seed: int = 0) 
 
 
 def questions(scenes: Scenes, i: int, seed: int = 0) -> list[Question]:
-    """One question of each type that the scene supports, answers balanced where binary."""
+    """One question of each type that the scene supports, existence answered yes half of the time."""
     objects = scenes.objects(i)
     u = uniforms(seed, scenes.index[i:i + 1], _QUESTION_STREAM, 8)[0]
     target = objects[int(u[0] * len(objects))]
@@ -77,8 +77,8 @@ def questions(scenes: Scenes, i: int, seed: int = 0) -> list[Question]:
           Question("count", "how many objects are there?", NUMBERS[len(objects) - 1]),
           _existence_question(objects, u[1], u[2], u[3])]
     if len(objects) > 1:
-        qs.append(_relation_question(objects, u[4], u[5]))
-    return qs
+        qs.append(_relation_question(objects, u[4]))
+    return qs + [_side_question(objects, uniforms(seed, scenes.index[i:i + 1], _SIDE_STREAM, 1)[0, 0])]
 
 
 def _existence_question(objects: list[dict], coin: float, pick_colour: float, pick_shape: float) -> Question:
@@ -91,14 +91,18 @@ def _existence_question(objects: list[dict], coin: float, pick_colour: float, pi
     return Question("existence", f"is there a {colour} {shape}?", "yes" if (colour, shape) in present else "no")
 
 
-def _relation_question(objects: list[dict], pick: float, coin: float) -> Question:
-    a, b = objects[0], objects[1]
-    if pick < 0.5:
-        a, b = b, a
-    true = relation(a, b)
-    asked = true if coin < 0.5 else _opposite(true)
-    return Question("relation", f"is the {describe(a)} {asked} the {describe(b)}?", "yes" if asked == true else "no")
+def _relation_question(objects: list[dict], pick: float) -> Question:
+    """Where one named object is relative to another, answered with the relation itself. (Asked as
+    "is the A left of the B?", the yes/no answer is the XOR of the word asked and the truth: no
+    single input feature predicts it, and in this miniature it stayed at chance.) The question
+    lists the four choices: the vocabulary has no "where" and no "or"."""
+    a, b = (objects[1], objects[0]) if pick < 0.5 else (objects[0], objects[1])
+    choices = ", ".join(RELATIONS)
+    return Question("relation", f"is the {describe(a)} {choices} the {describe(b)}?", relation(a, b))
 
 
-def _opposite(rel: str) -> str:
-    return {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}[rel]
+def _side_question(objects: list[dict], pick: float) -> Question:
+    """Which half of the image one named object is in: where one object is, the step before
+    comparing two. (Its own random stream: adding it left every other question unchanged.)"""
+    obj = objects[int(pick * len(objects))]
+    return Question("side", f"is the {describe(obj)} left?", "yes" if obj["x"] < 0.5 else "no")
