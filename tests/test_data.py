@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from vp_utils.data import (CAPTION_TEMPLATES, COLOURS, RELATIONS, SHAPES, ShapesWorld, caption, digits, photos,
-                           questions, relation, words)
+from vp_utils.data import (CAPTION_TEMPLATES, COLOURS, RELATIONS, SHAPES, ShapesWorld, caption, digits, photo_batch,
+                           photos, questions, relation, words)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +143,15 @@ def test_shipped_photos_and_digits():
     assert all(p.shape == (64, 64, 3) and 0 <= p.min() and p.max() <= 1 for p in pictures.values())
     images, labels = digits()
     assert images.shape == (1797, 8, 8) and set(labels) == set(range(10))
+
+
+def test_photo_batch_standardises_the_named_photos_channel_by_channel():
+    pictures = photos(size=16)
+    batch = photo_batch(pictures, ["coffee", "astronaut"], mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.5))
+    assert batch.shape == (2, 3, 16, 16)
+    assert torch.allclose(batch[1, 2], (torch.from_numpy(pictures["astronaut"][..., 2]) - 0.3) / 0.5)
+    with pytest.raises(KeyError, match="no photos named"):
+        photo_batch(pictures, ["moon"], (0.5,) * 3, (0.5,) * 3)
 
 
 def test_words_cover_every_caption_question_and_answer():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 _SKIMAGE = ("astronaut", "coffee", "chelsea", "rocket", "camera")
 
@@ -19,6 +20,16 @@ def photos(size: int | None = 224) -> dict[str, np.ndarray]:
     images.update({path.rsplit("/", 1)[-1].removesuffix(".jpg"): image
                    for path, image in zip(sample.filenames, sample.images)})
     return {name: _prepare(image, size) for name, image in images.items()}
+
+
+def photo_batch(pictures: dict[str, np.ndarray], names, mean, std) -> torch.Tensor:
+    """The named photos (from `photos`) as one batch (n, 3, H, W), standardised with a pretrained
+    model's per-channel mean and std: what the model saw in training."""
+    missing = [name for name in names if name not in pictures]
+    if missing:
+        raise KeyError(f"no photos named {missing}; choose from {sorted(pictures)}")
+    mean, std = (torch.as_tensor(v, dtype=torch.float32).reshape(3, 1, 1) for v in (mean, std))
+    return torch.stack([(torch.from_numpy(pictures[name]).permute(2, 0, 1) - mean) / std for name in names])
 
 
 def digits():
