@@ -25,13 +25,14 @@ def enlarged_features(fn: Callable[[torch.Tensor], torch.Tensor], images: torch.
                       batch_size: int = 200, device: torch.device | str = "cpu") -> torch.Tensor:
     """`predict` for a pretrained model on small photos: each batch of images in [0, 1] is enlarged
     (bicubic) to the size x size the model was trained at and standardised with its per-channel
-    mean and std on the device, so 10,000 CIFAR photos never sit in memory at 224 px."""
+    mean and std on the device, so 10,000 CIFAR photos never sit in memory at 224 px. The model
+    behind `fn` must already be on `device`."""
     check_images(images)
     check_positive(size, "size")
     mean, std = (torch.as_tensor(v, dtype=images.dtype).reshape(1, 3, 1, 1) for v in (mean, std))
 
     def enlarged(x):
-        x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+        x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)  # bicubic overshoots
         return fn((x - mean.to(x.device)) / std.to(x.device))
     return predict(enlarged, images, batch_size, device)
 

@@ -8,5 +8,5 @@ from .shapes import BACKGROUNDS, COLOURS, SHAPES, SIZES, TARGETS, Scenes, Shapes
 
 __all__ = ["ANSWERS", "BACKGROUNDS", "CAPTION_TEMPLATES", "COLOURS", "QUESTION_TYPES", "RELATIONS", "SHAPES",
            "SIZES", "TARGETS", "DatasetUnavailable", "LabelledImages", "Question", "Scenes", "ShapesWorld", "caption",
-           "class_captions", "digits", "images_for_scale", "photo_batch", "photos", "questions", "real_dataset", "real_for_scale",
-           "real_train_test", "relation", "words"]
+           "class_captions", "digits", "images_for_scale", "photo_batch", "photos", "questions", "real_dataset",
+           "real_for_scale", "real_train_test", "relation", "words"]

@@ -1,6 +1,8 @@
 """Real pictures that ship inside installed packages, so they work offline."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import torch
 
@@ -22,9 +24,11 @@ def photos(size: int | None = 224) -> dict[str, np.ndarray]:
     return {name: _prepare(image, size) for name, image in images.items()}
 
 
-def photo_batch(pictures: dict[str, np.ndarray], names, mean, std) -> torch.Tensor:
-    """The named photos (from `photos`) as one batch (n, 3, H, W), standardised with a pretrained
-    model's per-channel mean and std: what the model saw in training."""
+def photo_batch(pictures: dict[str, np.ndarray], names: Iterable[str], mean, std) -> torch.Tensor:
+    """The named photos (from `photos`; any iterable of names, a dict's keys too) as one batch
+    (n, 3, H, W), standardised with a pretrained model's per-channel mean and std: what the model
+    saw in training."""
+    names = list(names)
     missing = [name for name in names if name not in pictures]
     if missing:
         raise KeyError(f"no photos named {missing}; choose from {sorted(pictures)}")
