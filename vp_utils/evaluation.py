@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from .checks import check_images, check_non_empty, check_positive
+from .data.photos import standardise
 
 
 @torch.no_grad()
@@ -29,11 +30,10 @@ def enlarged_features(fn: Callable[[torch.Tensor], torch.Tensor], images: torch.
     behind `fn` must already be on `device`."""
     check_images(images)
     check_positive(size, "size")
-    mean, std = (torch.as_tensor(v, dtype=images.dtype).reshape(1, 3, 1, 1) for v in (mean, std))
 
     def enlarged(x):
         x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)  # bicubic overshoots
-        return fn((x - mean.to(x.device)) / std.to(x.device))
+        return fn(standardise(x, mean, std))
     return predict(enlarged, images, batch_size, device)
 
 

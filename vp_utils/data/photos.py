@@ -24,16 +24,21 @@ def photos(size: int | None = 224) -> dict[str, np.ndarray]:
     return {name: _prepare(image, size) for name, image in images.items()}
 
 
+def standardise(images: torch.Tensor, mean, std) -> torch.Tensor:
+    """Images (n, 3, H, W) in [0, 1] less a pretrained model's per-channel mean, over its std: the
+    input the model saw in training."""
+    mean, std = (torch.as_tensor(v, dtype=images.dtype, device=images.device).reshape(1, 3, 1, 1) for v in (mean, std))
+    return (images - mean) / std
+
+
 def photo_batch(pictures: dict[str, np.ndarray], names: Iterable[str], mean, std) -> torch.Tensor:
     """The named photos (from `photos`; any iterable of names, a dict's keys too) as one batch
-    (n, 3, H, W), standardised with a pretrained model's per-channel mean and std: what the model
-    saw in training."""
+    (n, 3, H, W), standardised for a pretrained model."""
     names = list(names)
     missing = [name for name in names if name not in pictures]
     if missing:
         raise KeyError(f"no photos named {missing}; choose from {sorted(pictures)}")
-    mean, std = (torch.as_tensor(v, dtype=torch.float32).reshape(3, 1, 1) for v in (mean, std))
-    return torch.stack([(torch.from_numpy(pictures[name]).permute(2, 0, 1) - mean) / std for name in names])
+    return standardise(torch.stack([torch.from_numpy(pictures[name]).permute(2, 0, 1) for name in names]), mean, std)
 
 
 def digits():
