@@ -1,0 +1,180 @@
+"""The seed sweep behind `./vp claims`: execute notebooks headless and offline at several seeds,
+collect every `vp_utils.claims.claim` they make, and write the table of claims.
+
+    python tools/claims_sweep.py [NOTEBOOK ...] [--seeds 0-4] [--jobs 2]
+
+Results merge into docs/claims.json (one entry per notebook, replaced when it is swept again) and
+docs/claims.md is rendered from it. Each entry names the notebook version it was measured on, a
+hash of its code cells, so a test can tell when a notebook changed after its rows were measured.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+TABLE_JSON = REPO / "docs" / "claims.json"
+TABLE_MD = REPO / "docs" / "claims.md"
+GUARD = REPO / "tests" / "offline"  # its sitecustomize.py refuses any connection off the machine
+ROBUST_SDS = 2  # a claim is robust when its mean excess is at least this many seed sds
+ROBUST_WORDS = {True: "yes", False: "**no**", None: "needs 3+ seeds"}
+
+
+def notebook_version(path: Path) -> str:
+    """A hash of a notebook's code cells: prose edits keep it, any code edit changes it."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    code = "\n\x00\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    return hashlib.sha256(code.encode()).hexdigest()[:12]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '0,3,101' -> [0, 3, 101]."""
+    seeds = []
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        seeds.extend(range(int(low), int(high or low) + 1))
+    if not seeds:
+        raise ValueError(f"no seeds in {text!r}")
+    return seeds
+
+
+def run_notebook(path: Path, seed: int, threads: int) -> dict:
+    """Execute one notebook at one seed; every cell runs even after a failed one, so that every
+    claim is recorded. Returns its claims, the cells that raised, and the wall time."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    with tempfile.TemporaryDirectory() as scratch:
+        log = Path(scratch) / "claims.jsonl"
+        env = {"VP_SEED": str(seed), "VP_STATIC": "1", "VP_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
+               "VP_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "VP_CLAIMS_LOG": str(log),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(GUARD), os.environ.get("PYTHONPATH")]))}
+        notebook = nbformat.read(path, as_version=4)
+        client = NotebookClient(notebook, timeout=1800, allow_errors=True, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        kernel_env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"} | env  # Agg silences plt.show()
+        start = time.perf_counter()
+        client.execute(env=kernel_env)
+        seconds = time.perf_counter() - start
+        claims = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    errors = [f"cell {i}: {out['ename']}: {out['evalue'][:300]}"
+              for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+              for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    return {"seconds": round(seconds, 1), "claims": claims, "errors": errors}
+
+
+def sweep(paths: list[Path], seeds: list[int], jobs: int) -> dict:
+    """Run every (notebook, seed); `jobs` run side by side, each on one thread when there are two or more."""
+    threads = 1 if jobs > 1 else (os.cpu_count() or 1)
+    tasks = [(path, seed) for path in paths for seed in seeds]
+
+    def one(task):
+        path, seed = task
+        print(f"claims: {path.name} at seed {seed} ...", flush=True)
+        result = run_notebook(path, seed, threads)
+        failed = [c["name"] for c in result["claims"] if not c["holds"]]
+        print(f"claims: {path.name} seed {seed}: {len(result['claims'])} claims, {len(failed)} failed, "
+              f"{len(result['errors'])} errors, {result['seconds']:.0f} s", flush=True)
+        return task, result
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = dict(pool.map(one, tasks))
+    return {path.name: {"version": notebook_version(path), "threads": threads,
+                        "runs": {str(seed): results[path, seed] for seed in seeds}} for path in paths}
+
+
+def summarise(runs: dict) -> list[dict]:
+    """One row per claim name: value, baseline and excess over its threshold across seeds."""
+    rows: dict[str, dict] = {}
+    for seed, run in runs.items():
+        for c in run["claims"]:
+            row = rows.setdefault(c["name"], {"name": c["name"], "kind": c["kind"], "by_seed": {}})
+            row["by_seed"][seed] = c
+    for row in rows.values():
+        found = list(row["by_seed"].values())
+        for key in ("value", "baseline", "threshold", "excess"):
+            row[key] = _mean_sd([c[key] for c in found])
+        row["passed"] = sum(c["holds"] for c in found)
+        row["seeds"] = len(runs)  # a seed whose notebook stopped before the claim counts as failed
+        mean, sd = row["excess"]
+        # with fewer than three seeds the spread means nothing: robustness is left undecided (None)
+        row["robust"] = (row["passed"] == row["seeds"] and mean >= ROBUST_SDS * sd) if len(runs) >= 3 else None
+    return list(rows.values())
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def render(table: dict) -> str:
+    """docs/claims.md from docs/claims.json."""
+    lines = ["# Claims across seeds", "",
+             "Written by `./vp claims` (tools/claims_sweep.py); do not edit by hand. Each notebook ran "
+             "headless and offline at `VP_SCALE=small` at every seed listed. A claim holds at a seed when "
+             "its value clears the threshold the notebook asserts (`factor x baseline ± margin`, or "
+             "`within` a tolerance for `claim_near`). *Excess* is how far it cleared it; a claim is "
+             f"**robust** when it held at every seed and its mean excess is at least {ROBUST_SDS} sd over "
+             "seeds. Numbers are mean ± sd over seeds.", ""]
+    totals = [0, 0, 0, 0]  # claims, robust, seed passes, seed runs
+    for name in sorted(table):
+        entry = table[name]
+        rows = summarise(entry["runs"])
+        seeds = ", ".join(entry["runs"])
+        minutes = [run["seconds"] / 60 for run in entry["runs"].values()]
+        lines += [f"## {name}", "",
+                  f"Code version `{entry['version']}` · seeds {seeds} · {entry['threads']} thread(s) · "
+                  f"{min(minutes):.1f}–{max(minutes):.1f} min per run", "",
+                  "| claim | value | baseline | threshold | excess | seeds passed | robust |",
+                  "|---|---|---|---|---|---|---|"]
+        for row in rows:
+            cells = [_fmt(row[k]) for k in ("value", "baseline", "threshold", "excess")]
+            lines.append(f"| {row['name']} | {' | '.join(cells)} | {row['passed']}/{row['seeds']} | "
+                         f"{ROBUST_WORDS[row['robust']]} |")
+            totals = [totals[0] + 1, totals[1] + bool(row["robust"]), totals[2] + row["passed"], totals[3] + row["seeds"]]
+        errors = sorted({f"seed {seed}: {e}" for seed, run in entry["runs"].items() for e in run["errors"]
+                         if not e.split(": ", 2)[1].startswith("ClaimFailed")})
+        lines += ["", *(f"- error, {e}" for e in errors), ""] if errors else [""]
+    lines[1:1] = ["", f"**{totals[0]} claims in {len(table)} notebooks; {totals[1]} robust; "
+                      f"{totals[2]} of {totals[3]} claim-seeds passed.**"]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _fmt(pair) -> str:
+    mean, sd = pair
+    return f"{mean:.3g} ± {sd:.2g}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="vp claims", description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in notebooks/")
+    parser.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,1,101 (default 0-4)")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks run side by side, one thread each")
+    args = parser.parse_args(argv)
+    paths = [p.resolve() for p in args.notebooks] or sorted(NOTEBOOKS.glob("*.ipynb"))
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    fresh = sweep(paths, parse_seeds(args.seeds), args.jobs)
+    table = json.loads(TABLE_JSON.read_text()) if TABLE_JSON.exists() else {}
+    table.update(fresh)
+    TABLE_JSON.parent.mkdir(exist_ok=True)
+    TABLE_JSON.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    TABLE_MD.write_text(render(table))
+    print(f"claims: wrote {TABLE_MD.relative_to(REPO)}")
+    failed = sum(row["passed"] < row["seeds"] for entry in fresh.values() for row in summarise(entry["runs"]))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
