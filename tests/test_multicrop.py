@@ -1,8 +1,10 @@
+import itertools
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from vp_utils.multicrop import multicrop, random_boxes, resized_crops
+from vp_utils.multicrop import multicrop, permute_channels, random_boxes, resized_crops
 
 
 def test_whole_image_box_is_the_identity_and_half_size_is_average_pooling():
@@ -37,3 +39,15 @@ def test_multicrop_gives_global_then_local_views_different_per_image_and_repeata
         multicrop(x, 32, 16, n_global=0)
     with pytest.raises(ValueError, match="boxes"):
         resized_crops(x, torch.zeros(5, 4), 8)
+
+
+def test_permute_channels_reorders_each_views_colours_and_keeps_grey():
+    x = torch.rand(200, 3, 8, 8)
+    x[0] = 0.5  # a grey image has no colour to change
+    (out,) = permute_channels([x], generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out[0], x[0])
+    orders = [next(o for o in itertools.permutations(range(3)) if torch.equal(out[i], x[i, list(o)]))
+              for i in range(1, 200)]  # StopIteration if a view is anything but its image, reordered
+    assert len(set(orders)) == 6  # all six orders occur
+    with pytest.raises(ValueError, match="3 channels"):
+        permute_channels([torch.rand(2, 1, 8, 8)])

@@ -66,3 +66,19 @@ def multicrop(images: torch.Tensor, global_size: int, local_size: int, n_global:
             flip = torch.rand(batch, generator=generator) < 0.5
             views.append(resized_crops(images, boxes, size, flip))
     return views
+
+
+_CHANNEL_ORDERS = torch.tensor([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
+
+
+def permute_channels(views: list[torch.Tensor], generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """Colour jitter for the shapes world: every view of every image gets its RGB channels in one of
+    the six orders at random, so an object's colour differs between views while its shape, size and
+    place do not (grey stays grey). Without it, colour is the easiest thing to match across crops and
+    DINO's features learn colour and little else."""
+    permuted = []
+    for view in views:
+        check_images(view)
+        order = _CHANNEL_ORDERS[torch.randint(len(_CHANNEL_ORDERS), (len(view),), generator=generator)]
+        permuted.append(view.gather(1, order.to(view.device)[:, :, None, None].expand_as(view)))
+    return permuted
