@@ -134,15 +134,11 @@ def _dino_model() -> DINO:
 
 
 def _dino_batch(world: ShapesWorld, seed: int, step: int, size: int):
-    """DINO's crops, each with its colour channels in a random order (`permute_channels`)."""
-    return _multicrops(world, seed, step, size, colour_jitter=True)
-
-
-def _multicrops(world: ShapesWorld, seed: int, step: int, size: int, colour_jitter: bool):
-    """Two 32-px global and two 16-px local crops of standardised scenes."""
+    """Two 32-px global and two 16-px local crops of standardised scenes, each with its colour
+    channels in a random order (`permute_channels`)."""
     images, generator = (_world_images(world, step, size) - 0.5) / 0.25, step_generator(seed, step)
     crops = multicrop(images, world.image_size, world.image_size // 2, generator=generator)
-    return tuple(permute_channels(crops, generator) if colour_jitter else crops)
+    return tuple(permute_channels(crops, generator))
 
 
 def _dino_teacher_step(model: nn.Module, step: int, total: int) -> None:
@@ -173,9 +169,8 @@ def _dinov2_model() -> DINO:
 
 
 def _dinov2_batch(world: ShapesWorld, seed: int, step: int, size: int):
-    """DINO's crops (without the colour jitter DINO's recipe adds: the shipped dinov2 run had none),
-    then an iBOT mask for each global crop (10-50% of its patches hidden)."""
-    crops = _multicrops(world, seed, step, size, colour_jitter=False)
+    """DINO's crops, then an iBOT mask for each global crop (10-50% of its patches hidden)."""
+    crops = _dino_batch(world, seed, step, size)
     return (*crops, random_patch_mask(2 * size, _patches(world), generator=step_generator(seed + 1, step)))
 
 
