@@ -52,8 +52,7 @@ def test_claims_are_recorded_when_the_sweep_asks(tmp_path, monkeypatch):
     log = tmp_path / "claims.jsonl"
     monkeypatch.setenv("VP_CLAIMS_LOG", str(log))
     claim("holds", 2.0, 1.0)
-    with pytest.raises(ClaimFailed):
-        claim("fails", 0.5, 1.0)
+    assert not claim("fails", 0.5, 1.0).holds  # recorded, and the notebook runs on to its next claims
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(r["name"], r["holds"], r["excess"]) for r in records] == [("holds", True, 1.0), ("fails", False, -0.5)]
 

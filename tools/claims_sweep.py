@@ -3,8 +3,8 @@ collect every `vp_utils.claims.claim` they make, and write the table of claims.
 
     python tools/claims_sweep.py [NOTEBOOK ...] [--seeds 0-4] [--jobs 2]
 
-Results merge into docs/claims.json (one entry per notebook, replaced when it is swept again) and
-docs/claims.md is rendered from it. Each entry names the notebook version it was measured on, a
+Each notebook's results merge into docs/claims.json as soon as its seeds are done (one entry per
+notebook, replaced when it is swept again), and docs/claims.md is rendered from it. Each entry names the notebook version it was measured on, a
 hash of its code cells, so a test can tell when a notebook changed after its rows were measured.
 """
 from __future__ import annotations
@@ -29,9 +29,9 @@ ROBUST_SDS = 2  # a claim is robust when its mean excess is at least this many s
 ROBUST_WORDS = {True: "yes", False: "**no**", None: "needs 3+ seeds"}
 
 
-def notebook_version(path: Path) -> str:
+def notebook_version(path: Path, text: str | None = None) -> str:
     """A hash of a notebook's code cells: prose edits keep it, any code edit changes it."""
-    cells = json.loads(Path(path).read_text())["cells"]
+    cells = json.loads(Path(path).read_text() if text is None else text)["cells"]
     code = "\n\x00\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     return hashlib.sha256(code.encode()).hexdigest()[:12]
 
@@ -47,9 +47,10 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def run_notebook(path: Path, seed: int, threads: int) -> dict:
-    """Execute one notebook at one seed; every cell runs even after a failed one, so that every
-    claim is recorded. Returns its claims, the cells that raised, and the wall time."""
+def run_notebook(path: Path, text: str, seed: int, threads: int) -> dict:
+    """Execute one notebook (`text`, its file as read when the sweep began) at one seed; every cell
+    runs even after a failed one, so that every claim is recorded. Returns its claims, the cells
+    that raised, and the wall time."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -58,7 +59,7 @@ def run_notebook(path: Path, seed: int, threads: int) -> dict:
         env = {"VP_SEED": str(seed), "VP_STATIC": "1", "VP_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
                "VP_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "VP_CLAIMS_LOG": str(log),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(GUARD), os.environ.get("PYTHONPATH")]))}
-        notebook = nbformat.read(path, as_version=4)
+        notebook = nbformat.reads(text, as_version=4)
         client = NotebookClient(notebook, timeout=1800, allow_errors=True, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})
         kernel_env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"} | env  # Agg silences plt.show()
@@ -72,24 +73,35 @@ def run_notebook(path: Path, seed: int, threads: int) -> dict:
     return {"seconds": round(seconds, 1), "claims": claims, "errors": errors}
 
 
-def sweep(paths: list[Path], seeds: list[int], jobs: int) -> dict:
-    """Run every (notebook, seed); `jobs` run side by side, each on one thread when there are two or more."""
-    threads = 1 if jobs > 1 else (os.cpu_count() or 1)
-    tasks = [(path, seed) for path in paths for seed in seeds]
+def sweep(paths: list[Path], seeds: list[int], jobs: int):
+    """Run every notebook at every seed, `jobs` runs side by side (each on one thread when there are
+    two or more); yields (name, entry for the table) as soon as all of a notebook's seeds are done."""
+    threads = 1 if jobs > 1 else int(os.environ.get("VP_THREADS") or os.cpu_count() or 1)
 
-    def one(task):
-        path, seed = task
+    texts = {path: path.read_text() for path in paths}  # what is measured is the code as it was now
+
+    def one(path, seed):
         print(f"claims: {path.name} at seed {seed} ...", flush=True)
-        result = run_notebook(path, seed, threads)
+        result = run_notebook(path, texts[path], seed, threads)
         failed = [c["name"] for c in result["claims"] if not c["holds"]]
         print(f"claims: {path.name} seed {seed}: {len(result['claims'])} claims, {len(failed)} failed, "
               f"{len(result['errors'])} errors, {result['seconds']:.0f} s", flush=True)
-        return task, result
+        return result
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = dict(pool.map(one, tasks))
-    return {path.name: {"version": notebook_version(path), "threads": threads,
-                        "runs": {str(seed): results[path, seed] for seed in seeds}} for path in paths}
+        futures = {path: {seed: pool.submit(one, path, seed) for seed in seeds} for path in paths}
+        for path, runs in futures.items():  # in order; later notebooks keep running meanwhile
+            yield path.name, {"version": notebook_version(path, texts[path]), "threads": threads,
+                              "runs": {str(seed): future.result() for seed, future in runs.items()}}
+
+
+def record(name: str, entry: dict) -> None:
+    """Merge one notebook's entry into docs/claims.json and re-render docs/claims.md."""
+    table = json.loads(TABLE_JSON.read_text()) if TABLE_JSON.exists() else {}
+    table[name] = entry
+    TABLE_JSON.parent.mkdir(exist_ok=True)
+    TABLE_JSON.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    TABLE_MD.write_text(render(table))
 
 
 def summarise(runs: dict) -> list[dict]:
@@ -157,7 +169,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="vp claims", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in notebooks/")
     parser.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,1,101 (default 0-4)")
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks run side by side, one thread each")
+    parser.add_argument("--jobs", type=int, default=1, help="runs side by side, one thread each (default 1: one run on every core)")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or sorted(NOTEBOOKS.glob("*.ipynb"))
     missing = [str(p) for p in paths if not p.is_file()]
@@ -165,14 +177,11 @@ def main(argv=None) -> int:
         parser.error(f"no such notebook: {', '.join(missing)}")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
-    fresh = sweep(paths, parse_seeds(args.seeds), args.jobs)
-    table = json.loads(TABLE_JSON.read_text()) if TABLE_JSON.exists() else {}
-    table.update(fresh)
-    TABLE_JSON.parent.mkdir(exist_ok=True)
-    TABLE_JSON.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
-    TABLE_MD.write_text(render(table))
-    print(f"claims: wrote {TABLE_MD.relative_to(REPO)}")
-    failed = sum(row["passed"] < row["seeds"] for entry in fresh.values() for row in summarise(entry["runs"]))
+    failed = 0
+    for name, entry in sweep(paths, parse_seeds(args.seeds), args.jobs):
+        record(name, entry)  # written as soon as it is done: a stopped sweep keeps the notebooks it finished
+        failed += sum(row["passed"] < row["seeds"] for row in summarise(entry["runs"]))
+    print(f"claims: wrote {TABLE_MD.relative_to(REPO)}; {failed} claim(s) failed at some seed")
     return 1 if failed else 0
 
 

@@ -1,5 +1,6 @@
 """A paper's claim in miniature: a measured value against its baseline, asserted with both numbers
-in the message, and recorded for the seed sweep (`./vp claims`) when `VP_CLAIMS_LOG` names a file.
+in the message. When `VP_CLAIMS_LOG` names a file (the seed sweep, `./vp claims`), every claim is
+appended to it instead, held or not, and a failed one does not stop the notebook.
 
     claim("DINO attention IoU", dino_iou, baseline=random_iou, margin=0.1)            # value > baseline + 0.1
     claim("masked MSE", mae_mse, baseline=mean_colour_mse, factor=0.8, higher=False)  # value < 0.8 x baseline
@@ -77,15 +78,13 @@ def _finite(number, role: str, name: str) -> float:
 
 
 def _settle(result: Claim) -> Claim:
-    _record(result)
-    if not result.holds:
-        raise ClaimFailed(str(result))
-    print(result)
-    return result
-
-
-def _record(result: Claim) -> None:
+    """Print a claim that holds; raise on one that does not, unless the seed sweep is recording:
+    then it is logged and the notebook runs on, so the claims after it are measured too."""
     path = os.environ.get(LOG_VARIABLE)
     if path:
         with open(path, "a") as log:
             log.write(json.dumps(asdict(result) | {"holds": result.holds, "excess": result.excess}) + "\n")
+    if not result.holds and not path:
+        raise ClaimFailed(str(result))
+    print(result)
+    return result
