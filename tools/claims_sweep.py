@@ -4,7 +4,8 @@ collect every `vp_utils.claims.claim` they make, and write the table of claims.
     python tools/claims_sweep.py [NOTEBOOK ...] [--seeds 0-4] [--jobs 2]
 
 Each notebook's results merge into docs/claims.json as soon as its seeds are done (one entry per
-notebook, replaced when it is swept again), and docs/claims.md is rendered from it. Each entry names the notebook version it was measured on, a
+notebook, replaced when it is swept again), and docs/claims.md is rendered from it. Every executed
+run, outputs included, is kept in artifacts/claims/NAME-seedN.ipynb. Each entry names the notebook version it was measured on, a
 hash of its code cells, so a test can tell when a notebook changed after its rows were measured.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 TABLE_JSON = REPO / "docs" / "claims.json"
 TABLE_MD = REPO / "docs" / "claims.md"
+EXECUTED = REPO / "artifacts" / "claims"  # git-ignored
 GUARD = REPO / "tests" / "offline"  # its sitecustomize.py refuses any connection off the machine
 ROBUST_SDS = 2  # a claim is robust when its mean excess is at least this many seed sds
 ROBUST_WORDS = {True: "yes", False: "**no**", None: "needs 3+ seeds"}
@@ -67,6 +69,8 @@ def run_notebook(path: Path, text: str, seed: int, threads: int) -> dict:
         client.execute(env=kernel_env)
         seconds = time.perf_counter() - start
         claims = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    EXECUTED.mkdir(parents=True, exist_ok=True)  # each run's outputs, to read what a seed printed
+    nbformat.write(notebook, EXECUTED / f"{path.stem}-seed{seed}.ipynb")
     errors = [f"cell {i}: {out['ename']}: {out['evalue'][:300]}"
               for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
               for out in cell.get("outputs", []) if out.get("output_type") == "error"]
