@@ -5,8 +5,9 @@ collect every `vp_utils.claims.claim` they make, and write the table of claims.
 
 Each notebook's results merge into docs/claims.json as soon as its seeds are done (one entry per
 notebook, replaced when it is swept again), and docs/claims.md is rendered from it. Every executed
-run, outputs included, is kept in artifacts/claims/NAME-seedN.ipynb. Each entry names the notebook version it was measured on, a
-hash of its code cells, so a test can tell when a notebook changed after its rows were measured.
+run, outputs included, is kept in artifacts/claims/NAME-seedN.ipynb. Each entry names the notebook
+version it was measured on, a hash of its code cells, so a test can tell when a notebook changed
+after its rows were measured.
 """
 from __future__ import annotations
 
@@ -81,7 +82,6 @@ def sweep(paths: list[Path], seeds: list[int], jobs: int):
     """Run every notebook at every seed, `jobs` runs side by side (each on one thread when there are
     two or more); yields (name, entry for the table) as soon as all of a notebook's seeds are done."""
     threads = 1 if jobs > 1 else int(os.environ.get("VP_THREADS") or os.cpu_count() or 1)
-
     texts = {path: path.read_text() for path in paths}  # what is measured is the code as it was now
 
     def one(path, seed):
@@ -140,10 +140,11 @@ def render(table: dict) -> str:
              "`within` a tolerance for `claim_near`). *Excess* is how far it cleared it; a claim is "
              f"**robust** when it held at every seed and its mean excess is at least {ROBUST_SDS} sd over "
              "seeds. Numbers are mean ± sd over seeds.", ""]
-    totals = [0, 0, 0, 0]  # claims, robust, seed passes, seed runs
+    every_row = []
     for name in sorted(table):
         entry = table[name]
         rows = summarise(entry["runs"])
+        every_row += rows
         seeds = ", ".join(entry["runs"])
         minutes = [run["seconds"] / 60 for run in entry["runs"].values()]
         lines += [f"## {name}", "",
@@ -155,12 +156,12 @@ def render(table: dict) -> str:
             cells = [_fmt(row[k]) for k in ("value", "baseline", "threshold", "excess")]
             lines.append(f"| {row['name']} | {' | '.join(cells)} | {row['passed']}/{row['seeds']} | "
                          f"{ROBUST_WORDS[row['robust']]} |")
-            totals = [totals[0] + 1, totals[1] + bool(row["robust"]), totals[2] + row["passed"], totals[3] + row["seeds"]]
         errors = sorted({f"seed {seed}: {e}" for seed, run in entry["runs"].items() for e in run["errors"]
                          if not e.split(": ", 2)[1].startswith("ClaimFailed")})
         lines += ["", *(f"- error, {e}" for e in errors), ""] if errors else [""]
-    lines[1:1] = ["", f"**{totals[0]} claims in {len(table)} notebooks; {totals[1]} robust; "
-                      f"{totals[2]} of {totals[3]} claim-seeds passed.**"]
+    lines[1:1] = ["", f"**{len(every_row)} claims in {len(table)} notebooks; "
+                      f"{sum(bool(r['robust']) for r in every_row)} robust; {sum(r['passed'] for r in every_row)} of "
+                      f"{sum(r['seeds'] for r in every_row)} claim-seeds passed.**"]
     return "\n".join(lines).rstrip() + "\n"
 
 
