@@ -2,8 +2,10 @@
 root so that it also holds for a single notebook run as `pytest notebooks/NN_name.ipynb`."""
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
+import nbval.kernel
 import pytest
 
 GUARD = Path(__file__).parent / "tests" / "offline" / "sitecustomize.py"
@@ -22,9 +24,18 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # since two processes with two threads each on two cores run several times slower
     os.environ.update({"VP_THREADS": "1", "OMP_NUM_THREADS": "1"})
 
-# this process too: load the same guard under its own name
-_spec = importlib.util.spec_from_file_location("vp_network_guard", GUARD)
-_spec.loader.exec_module(importlib.util.module_from_spec(_spec))
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_load("vp_network_guard", GUARD)  # this process too, under its own name
+# nbval starts each notebook's kernel with this manager: in a network namespace of its own where the
+# machine can make one, so that what the kernel starts is cut off too (tests/offline/network_namespace.py)
+nbval.kernel.KernelManager = _load("network_namespace", GUARD.parent / "network_namespace.py").NamespacedKernelManager
 
 
 def pytest_itemcollected(item):

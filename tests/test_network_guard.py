@@ -2,7 +2,8 @@
 started as notebook kernels are (the guard on PYTHONPATH), and the same probes in a child without the
 guard reach the operating system, so each check here fails when the guard is off. Nothing leaves
 even then: the system itself refuses a TCP connection to a multicast group and a UDP broadcast
-without SO_BROADCAST, and a numeric address is "resolved" without asking anyone."""
+without SO_BROADCAST, and a numeric address is "resolved" without asking anyone. Where the machine
+can make a network namespace, notebook kernels run in one, so what they start is cut off too."""
 import json
 import os
 import re
@@ -10,11 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
+from network_namespace import NamespacedKernelManager, namespace_prefix
 
 REPO = Path(__file__).parents[1]
 GUARD = REPO / "tests" / "offline"
 BLOCKED = "network blocked during tests"
+sys.path.insert(0, str(REPO / "tools"))
+import claims_sweep  # noqa: E402
 
 # ways out that the system refuses by itself when unguarded: run with and without the guard
 LEAVING = {
@@ -116,3 +121,50 @@ def test_without_the_guard_each_probe_reaches_the_system(unguarded, name):
     the refusal checked above comes from the guard and that test fails when the guard is off."""
     assert re.match(r"answered: |refused: \[Errno \d+\]", unguarded[name]), unguarded[name]
     assert BLOCKED not in unguarded[name]
+
+
+def test_without_a_namespace_kernels_fall_back_to_tcp(monkeypatch):
+    monkeypatch.setattr(sys.modules["network_namespace"], "namespace_prefix", lambda: ())
+    manager = NamespacedKernelManager(kernel_name="python3")
+    command = manager.format_kernel_cmd()
+    assert manager.transport == "tcp" and "unshare" not in command and "-f" in command
+
+
+needs_namespace = pytest.mark.skipif(not namespace_prefix(), reason="this machine cannot make a network namespace")
+NAMESPACE_CELLS = [
+    "import os, subprocess\n"
+    "assert os.readlink('/proc/self/ns/net') != {parent!r}, 'the kernel shares the network of the tests'",
+    "# what the kernel starts sees only loopback\n"
+    "links = subprocess.run(['ip', '-o', 'link'], capture_output=True, text=True, check=True).stdout.splitlines()\n"
+    "assert [link.split(':')[1].strip() for link in links] == ['lo'], links",
+]
+
+
+def _namespace_probe_notebook(path: Path) -> Path:
+    parent = os.readlink("/proc/self/ns/net")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.format(parent=parent)) for c in NAMESPACE_CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+@needs_namespace
+def test_notebook_kernels_under_pytest_run_in_their_own_network_namespace():
+    # inside the repo, so that its conftest.py applies; artifacts/ is git-ignored
+    notebook = _namespace_probe_notebook(REPO / "artifacts" / "network_guard" / f"namespace_{os.getpid()}.ipynb")
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-o",
+                               "addopts=--nbval-lax -p no:cacheprovider", str(notebook)],
+                              capture_output=True, text=True, timeout=300, cwd=REPO)
+    finally:
+        notebook.unlink()
+    assert "2 passed" in done.stdout, done.stdout[-3000:]
+
+
+@needs_namespace
+def test_the_claims_sweep_runs_its_kernels_in_a_network_namespace_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(claims_sweep, "EXECUTED", tmp_path / "executed")
+    notebook = _namespace_probe_notebook(tmp_path / "namespace.ipynb")
+    run = claims_sweep.run_notebook(notebook, notebook.read_text(), seed=0, threads=1)
+    assert run["errors"] == []

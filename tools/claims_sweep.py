@@ -28,6 +28,7 @@ TABLE_JSON = REPO / "docs" / "claims.json"
 TABLE_MD = REPO / "docs" / "claims.md"
 EXECUTED = REPO / "artifacts" / "claims"  # git-ignored
 GUARD = REPO / "tests" / "offline"  # its sitecustomize.py refuses any connection off the machine
+sys.path.append(str(GUARD))  # for its network_namespace.py
 ROBUST_SDS = 2  # a claim is robust when its mean excess is at least this many seed sds
 ROBUST_WORDS = {True: "yes", False: "**no**", None: "needs 3+ seeds"}
 
@@ -56,6 +57,7 @@ def run_notebook(path: Path, text: str, seed: int, threads: int) -> dict:
     that raised, and the wall time."""
     import nbformat
     from nbclient import NotebookClient
+    from network_namespace import AsyncNamespacedKernelManager
 
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "claims.jsonl"
@@ -63,7 +65,9 @@ def run_notebook(path: Path, text: str, seed: int, threads: int) -> dict:
                "VP_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "VP_CLAIMS_LOG": str(log),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(GUARD), os.environ.get("PYTHONPATH")]))}
         notebook = nbformat.reads(text, as_version=4)
+        # the kernel runs in a network namespace of its own where the machine can make one
         client = NotebookClient(notebook, timeout=1800, allow_errors=True, kernel_name="python3",
+                                kernel_manager_class=AsyncNamespacedKernelManager,
                                 resources={"metadata": {"path": str(path.parent)}})
         kernel_env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"} | env  # Agg silences plt.show()
         start = time.perf_counter()
