@@ -1,8 +1,10 @@
 """Checkpoints that are safe to load and that resume a run exactly, and the few the project ships.
 
 A checkpoint is a plain dict of tensors, numbers and strings, so `torch.load(weights_only=True)`
-can read it without running any pickled code. It is written to a temporary file and renamed,
-so a run killed mid-save leaves the previous checkpoint intact.
+can read it without running any pickled code. Its SHA-256 is recorded beside it in PATH.sha256
+(the format `sha256sum -c` reads) and checked before it is loaded, since torch does not check
+its zip's CRCs: a flipped block would load silently. Both files go through fsynced temporary
+files and renames, so a run killed mid-save, or a full disk, leaves the previous checkpoint whole.
 
 When a notebook's claim needs more training than a notebook minute, it loads a checkpoint the
 project trained with its own recipe: `export` copies a trainer run's weights to
@@ -12,8 +14,10 @@ step, final loss, time and SHA-256), and `load_shipped` refuses a file whose has
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import pickle
 import platform
 from pathlib import Path
 
@@ -23,35 +27,74 @@ from torch import nn
 
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     step: int = 0, **meta) -> Path:
-    """Write model (and optimizer) state, the step reached and `meta` (plain values) atomically."""
+    """Write model (and optimizer) state, the step reached and `meta` (plain values) atomically,
+    with the file's SHA-256 in PATH.sha256 beside it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"model": _unwrap(model).state_dict(), "step": int(step), "meta": meta}
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
-    partial = path.with_name(path.name + ".partial")
-    torch.save(state, partial)
-    os.replace(partial, path)
+    data = _serialise(state)
+    # the checkpoint is renamed first: a kill between the two renames leaves the new record staged
+    # as PATH.sha256.partial, and read_checkpoint finishes the save
+    write_atomically({path: data, checksum_path(path): f"{hashlib.sha256(data).hexdigest()}  {path.name}\n".encode()})
     return path
+
+
+def checksum_path(path: str | Path) -> Path:
+    """Where the SHA-256 of checkpoint `path` is recorded."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def write_atomically(files: dict[Path, bytes]) -> None:
+    """Write each file to a fsynced temporary file first and rename them all, in order, only once
+    every byte is on disk: a kill or a full disk mid-write leaves the old files whole."""
+    staged = {}
+    try:
+        for path, data in files.items():
+            staged[Path(path)] = _stage(Path(path), data)
+    except OSError:
+        for partial in staged.values():
+            partial.unlink(missing_ok=True)
+        raise
+    for path, partial in staged.items():
+        os.replace(partial, path)
+    for folder in {path.parent for path in staged}:
+        _fsync_folder(folder)
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """The checkpoint at `path` as a dict, after checking its bytes against PATH.sha256."""
+    path = Path(path)
+    data = _read(path)
+    digest = hashlib.sha256(data).hexdigest()
+    _check_digest(path, data, digest, _recorded_sha256(path, digest), checksum_path(path).name)
+    return _deserialise(path, data, map_location)
+
+
+def restore(state: dict, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+            source: str | Path = "the checkpoint") -> dict:
+    """Load a checkpoint dict into `model` (and `optimizer`) in place; returns its step and meta."""
+    mismatch = _mismatch(_unwrap(model).state_dict(), state["model"])
+    if mismatch:
+        raise ValueError(f"{source} does not fit this {type(_unwrap(model)).__name__}: {mismatch}")
+    _unwrap(model).load_state_dict(state["model"])
+    if optimizer is not None:
+        if "optimizer" not in state:
+            raise ValueError(f"{source} holds no optimizer state, so the run cannot resume exactly")
+        optimizer.load_state_dict(state["optimizer"])
+    return {"step": state["step"], "meta": state.get("meta", {})}
 
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     map_location: str | torch.device = "cpu") -> dict:
-    """Restore `model` (and `optimizer`) in place from `path`; return the checkpoint's step and meta."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    _unwrap(model).load_state_dict(state["model"])
-    if optimizer is not None:
-        if "optimizer" not in state:
-            raise ValueError(f"{path} holds no optimizer state, so the run cannot resume exactly")
-        optimizer.load_state_dict(state["optimizer"])
-    return {"step": state["step"], "meta": state["meta"]}
+    """Restore `model` (and `optimizer`) in place from `path` (hash checked); return the checkpoint's step and meta."""
+    return restore(read_checkpoint(path, map_location), model, optimizer, path)
 
 
 def sha256(path: str | Path) -> str:
-    """The file's SHA-256, recorded beside shipped checkpoints so a changed file is caught."""
+    """The file's SHA-256, recorded beside checkpoints so a changed file is caught."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -65,32 +108,35 @@ SHIPPED = Path(__file__).resolve().parents[1] / "data" / "checkpoints"
 def export(run: str | Path, name: str, shipped: Path = SHIPPED) -> Path:
     """Copy the weights of the trainer run in folder `run` to `shipped/NAME.pt`, with its record."""
     run = Path(run)
-    state = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+    path, record_path = _shipped_paths(name, shipped)
+    state = read_checkpoint(run / "last.pt")
     meta = state["meta"]
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-    path = shipped / f"{name}.pt"
-    shipped.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": state["model"], "step": state["step"], "meta": meta}, path)
+    data = _serialise({"model": state["model"], "step": state["step"], "meta": meta})
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in meta.items()
                      if k in ("steps", "batch_size", "seed", "lr", "warmup", "image_size") and v is not None)
     record = {"recipe": meta["recipe"], "command": f"python -m vp_utils.trainer {meta['recipe']} {flags} --out RUN",
               "step": state["step"], "final_loss": round(last["loss"], 4), "train_seconds": round(last["seconds"]),
               "machine": f"{platform.machine()}, {meta.get('world_size', 1)} process(es), torch {torch.__version__}",
-              "sha256": sha256(path)}
-    path.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+              "sha256": hashlib.sha256(data).hexdigest()}
+    shipped.mkdir(parents=True, exist_ok=True)
+    write_atomically({path: data, record_path: (json.dumps(record, indent=1) + "\n").encode()})
     return path
 
 
 def load_shipped(name: str, model: nn.Module, shipped: Path = SHIPPED) -> dict:
     """Load a shipped checkpoint into `model` after checking its SHA-256; returns its record."""
-    path = shipped / f"{name}.pt"
-    record_path = path.with_suffix(".json")
-    if not path.is_file() or not record_path.is_file():
-        raise FileNotFoundError(f"no shipped checkpoint {name!r} in {shipped} (need {path.name} and {record_path.name})")
-    record = json.loads(record_path.read_text())
-    if sha256(path) != record["sha256"]:
-        raise ValueError(f"{path} does not match the SHA-256 in {record_path.name}: re-export it with its recipe")
-    load_checkpoint(path, model)
+    path, record_path = _shipped_paths(name, shipped)
+    if not path.is_file():
+        raise FileNotFoundError(f"no shipped checkpoint {name!r} in {shipped} "
+                                f"(need {path.name} and {record_path.name})")
+    record = _shipped_record(name, shipped)
+    if not isinstance(record.get("sha256"), str):
+        raise ValueError(f"{record_path} records no sha256, so {path.name} cannot be checked: "
+                         f"re-export it with its recipe")
+    data = _read(path)
+    _check_digest(path, data, hashlib.sha256(data).hexdigest(), record["sha256"], record_path.name)
+    restore(_deserialise(path, data, "cpu"), model, source=path)
     return record
 
 
@@ -99,11 +145,122 @@ def shipped_model(name: str, shipped: Path = SHIPPED) -> tuple[nn.Module, dict]:
     and put it in eval mode; returns (model, record)."""
     from .recipes import get_recipe  # recipes build models that may themselves load shipped weights
 
-    record_path = shipped / f"{name}.json"
+    model = get_recipe(_shipped_record(name, shipped)["recipe"]).build()
+    return model.eval(), load_shipped(name, model, shipped)
+
+
+def _shipped_paths(name: str, shipped: Path) -> tuple[Path, Path]:
+    """NAME.pt and NAME.json in `shipped`; a name is a plain identifier, so it cannot reach outside."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str such as 'clip', got {type(name).__name__}")
+    if not name.isidentifier():
+        raise ValueError(f"name must be a plain identifier such as 'clip' (a checkpoint in {shipped}), got {name!r}")
+    return shipped / f"{name}.pt", shipped / f"{name}.json"
+
+
+def _shipped_record(name: str, shipped: Path) -> dict:
+    record_path = _shipped_paths(name, shipped)[1]
     if not record_path.is_file():
         raise FileNotFoundError(f"no shipped checkpoint {name!r} in {shipped} (need {record_path.name})")
-    model = get_recipe(json.loads(record_path.read_text())["recipe"]).build()
-    return model.eval(), load_shipped(name, model, shipped)
+    try:
+        record = json.loads(record_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{record_path} is not a JSON record ({error})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{record_path} is not a JSON record (a {type(record).__name__}, expected an object)")
+    return record
+
+
+def _serialise(state: dict) -> bytes:
+    """The checkpoint's bytes, made in memory: torch's zip writer turns a write error such as a full
+    disk into an opaque message, a plain file write keeps the OSError."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def _stage(path: Path, data: bytes) -> Path:
+    """Write `data` to PATH.partial and fsync it; removed again if the write fails."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with open(partial, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        error.filename = error.filename or str(path)  # a failed write() names no file
+        raise
+    return partial
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the renames in `folder` durable too (where the platform can open a folder)."""
+    if hasattr(os, "O_DIRECTORY"):
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def _read(path: Path) -> bytes:
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return path.read_bytes()
+
+
+def _recorded_sha256(path: Path, digest: str) -> str:
+    """The SHA-256 recorded beside `path`; a save killed between its two renames left the new
+    record staged, and if that one matches the file, the save is finished here."""
+    record = checksum_path(path)
+    if not record.is_file():
+        raise ValueError(f"{path} has no {record.name} beside it, so it cannot be checked; if you trust it, "
+                         f"record its hash with `sha256sum {path.name} > {record.name}` in {path.parent}")
+    staged = record.with_name(record.name + ".partial")
+    if _first_word(record) != digest and staged.is_file() and _first_word(staged) == digest:
+        os.replace(staged, record)
+    return _first_word(record)
+
+
+def _first_word(path: Path) -> str:
+    words = path.read_text(errors="replace").split()
+    return words[0] if words else ""
+
+
+def _check_digest(path: Path, data: bytes, digest: str, expected: str, record: str) -> None:
+    """Refuse checkpoint bytes whose SHA-256 `digest` is not the one recorded in `record`."""
+    if digest != expected:
+        size = f"{len(data):,} bytes" if data else "empty"
+        raise ValueError(f"{path} ({size}) does not match the SHA-256 recorded in {record}: it is damaged, "
+                         f"partly written or changed since it was saved")
+
+
+def _deserialise(path: Path, data: bytes, map_location) -> dict:
+    """The checkpoint dict in `data` (already checked against its hash), read without pickled code."""
+    try:
+        state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        raise ValueError(f"{path} is not a readable checkpoint ({type(error).__name__}: {first_line})") from error
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict) or "step" not in state:
+        raise ValueError(f"{path} is not a checkpoint of this project (expected a dict with model state and a step)")
+    return state
+
+
+def _mismatch(own: dict, saved: dict) -> str:
+    """What differs between a model's state dict and a saved one, in a line; empty when they fit."""
+    missing = [k for k in own if k not in saved]
+    unexpected = [k for k in saved if k not in own]
+    if missing or unexpected:
+        return (f"{len(missing)} of its {len(own)} tensors missing from the checkpoint, {len(unexpected)} unexpected "
+                f"(first: {(missing + unexpected)[0]!r})")
+    reshaped = [k for k in own if tuple(own[k].shape) != tuple(getattr(saved[k], "shape", ()))]
+    if reshaped:
+        k = reshaped[0]
+        return (f"{len(reshaped)} tensors of another shape (first: {k!r}, "
+                f"{tuple(getattr(saved[k], 'shape', ()))} saved, {tuple(own[k].shape)} expected)")
+    return ""
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
