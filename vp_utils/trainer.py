@@ -2,23 +2,32 @@
 
     python -m vp_utils.trainer mae --steps 2000 --out runs/mae
     torchrun --nproc_per_node 4 -m vp_utils.trainer mae --steps 2000 --out runs/mae
-    python -m vp_utils.trainer mae --steps 4000 --out runs/mae --resume   # carries on from runs/mae/last.pt
+    python -m vp_utils.trainer mae --steps 2000 --out runs/mae --resume   # carries on from runs/mae/last.pt
 
 Recipes: the names in vp_utils.recipes.RECIPES (mae, simclr, clip, clip_vit, dino, dinov2, fusion).
 Under torchrun every process builds the same global batch from (seed, step) and trains on its
 slice; DistributedDataParallel averages the gradients, so the run equals one process on the
-whole batch. Checkpoints hold plain state (`weights_only=True` loads them) and the step, and
-every random draw is a function of (seed, step), so a resumed run repeats the uninterrupted
-one exactly. Metrics go to OUT/metrics.jsonl, one JSON object per step.
+whole batch. Checkpoints hold plain state (`weights_only=True` loads them), the step and the
+run's settings, with their SHA-256 beside them, and every random draw is a function of
+(seed, step), so a resumed run repeats the uninterrupted one exactly. Metrics go to
+OUT/metrics.jsonl, one JSON object per step.
+
+Every run is guarded: a folder that holds a run is only continued (--resume) or replaced
+(--overwrite); a resume must match the checkpoint's recipe, data and schedule
+(--allow-schedule-change lets --steps, --lr, --warmup and --clip differ); a non-finite loss stops
+the run with its last finite checkpoint kept. Each refusal is one line and exit status 2; a run
+that fails part-way (divergence, a full disk) says so in one line with exit status 1.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import math
 import os
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +36,25 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import checksum_path, read_checkpoint, restore, save_checkpoint, write_atomically
 from .env import apply_threads
 from .progress import progress_bar
 from .recipes import RECIPES, Recipe, get_recipe
 from .training import cosine
+
+PROG = "python -m vp_utils.trainer"
+# what a run trains on: a resume that changes one of these trains on other batches than the run did
+DATA_FIELDS = ("recipe", "seed", "batch_size", "image_size")
+# how it trains: --allow-schedule-change lets a resume change these
+SCHEDULE_FIELDS = ("steps", "lr", "warmup", "clip")
+
+
+class RunRefused(ValueError):
+    """The trainer will not start this run; the message says why and what to pass instead."""
+
+
+class RunFailed(RuntimeError):
+    """The run stopped part-way; its last good checkpoint is kept."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +80,16 @@ class Process:
             value /= self.world_size
         return value.item()
 
+    def barrier(self) -> None:
+        """Wait for every process: none writes to the run folder before all have checked it."""
+        if self.world_size > 1:
+            dist.barrier()
+
+    def say(self, message: str) -> None:
+        """One line on stderr, from the main process only."""
+        if self.main:
+            print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
 
 @contextmanager
 def process_group(device: str | None = None):
@@ -78,8 +111,14 @@ def process_group(device: str | None = None):
         dist.destroy_process_group()
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """One line, without the usage block (fourteen options fill a screen)."""
+        _exit(2, f"{message} (see --help)")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m vp_utils.trainer", description=__doc__.split("\n")[0])
+    parser = _Parser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("recipe", choices=sorted(RECIPES))
     parser.add_argument("--out", type=Path, required=True, help="folder for last.pt and metrics.jsonl")
     parser.add_argument("--steps", type=int, default=1000)
@@ -90,15 +129,58 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--save-every", type=int, default=500)
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true",
+                          help="continue the run in OUT from OUT/last.pt (an empty OUT starts a new run)")
+    existing.add_argument("--overwrite", action="store_true", help="replace the run in OUT with a new one")
+    parser.add_argument("--allow-schedule-change", action="store_true",
+                        help="let --resume change --steps, --lr, --warmup and --clip from the checkpoint's")
     parser.add_argument("--stop-after", type=int, help="leave after this many steps (a time-limited job), keeping "
                                                        "the schedule of --steps; --resume carries on")
     parser.add_argument("--device", help="default: this process's GPU, else the CPU")
     args = parser.parse_args(argv)
-    for name in ("steps", "batch_size", "save_every", "image_size", "stop_after"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be positive")
+    problem = next(_argument_problems(args), None)
+    if problem:
+        parser.error(problem)
     return args
+
+
+def _argument_problems(args: argparse.Namespace):
+    """Each argument the run could not use, as a line naming it and what was expected."""
+    for name in ("steps", "batch_size", "save_every", "image_size", "stop_after"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            yield f"--{name.replace('_', '-')} must be positive, got {value}"
+    if args.warmup < 0:
+        yield f"--warmup must be 0 or more, got {args.warmup}"
+    for name in ("lr", "clip"):
+        value = getattr(args, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            yield f"--{name} must be a positive number, got {value}"
+    if not 0 <= args.seed < 2**32:
+        yield f"--seed must be in [0, 2**32), got {args.seed}"
+    if args.out.exists() and not args.out.is_dir():
+        yield f"--out {args.out} is a file; expected a folder, new or holding a run"
+    if args.allow_schedule_change and not args.resume:
+        yield "--allow-schedule-change only applies with --resume"
+    if args.device is not None:
+        yield from _device_problems(args.device)
+
+
+def _device_problems(name: str):
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        yield f"--device {name!r} is not a device; expected cpu, cuda, cuda:N or mps"
+        return
+    if device.type == "cuda" and not torch.cuda.is_available():
+        yield f"--device {name}: torch sees no CUDA GPU on this machine; use --device cpu"
+    elif device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        yield f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0"
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        yield f"--device {name}: torch sees no Apple GPU (MPS) on this machine; use --device cpu"
+    elif device.type not in ("cpu", "cuda", "mps"):
+        yield f"--device {name}: expected cpu, cuda, cuda:N or mps"
 
 
 def build(recipe: Recipe, args, proc: Process) -> tuple[nn.Module, torch.optim.Optimizer]:
@@ -110,47 +192,71 @@ def build(recipe: Recipe, args, proc: Process) -> tuple[nn.Module, torch.optim.O
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(proc.device)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=args.lr or recipe.lr, weight_decay=recipe.weight_decay,
+    optimizer = torch.optim.AdamW(params, lr=peak_lr(recipe, args), weight_decay=recipe.weight_decay,
                                   betas=recipe.betas)
     return model, optimizer
 
 
+def peak_lr(recipe: Recipe, args) -> float:
+    """--lr, or the recipe's own when it is not given."""
+    return args.lr or recipe.lr
+
+
 def train(args: argparse.Namespace) -> dict:
-    """Run (or resume) one recipe; returns {"step", "loss", "seconds"} of the last step run."""
+    """Run (or resume) one recipe; returns {"step", "loss", "seconds"} of the last step run ({} when
+    the run had already reached --steps). Raises RunRefused before writing anything when the run
+    folder, checkpoint or arguments do not allow the run, RunFailed when it stops part-way."""
     recipe = get_recipe(args.recipe)
     with process_group(args.device) as proc:
         if args.batch_size % proc.world_size:
-            raise ValueError(f"--batch-size {args.batch_size} must divide evenly over {proc.world_size} processes")
+            raise RunRefused(f"--batch-size {args.batch_size} must divide evenly over {proc.world_size} processes")
         model, optimizer = build(recipe, args, proc)
-        checkpoint, start = args.out / "last.pt", 0
-        if args.resume and checkpoint.exists():
-            start = load_checkpoint(checkpoint, model, optimizer, map_location=proc.device)["step"]
-        net = DistributedDataParallel(model) if proc.world_size > 1 else model
-        world = recipe.make_world(args.seed, args.image_size)
-        end = min(args.steps, start + args.stop_after) if args.stop_after else args.steps
-        log = _metrics_log(args.out / "metrics.jsonl", start) if proc.main else None
-        began, last = time.perf_counter(), {}
-        quiet = 1.0 if sys.stderr.isatty() else 30.0  # a redirected log gets a line every 30 s, not 10 a second
-        for step in progress_bar(range(start, end), args.recipe, disable=not proc.main, initial=start,
-                                 total=args.steps, mininterval=quiet):
-            loss = _step(recipe, net, model, optimizer, proc.shard(recipe.batch(world, args.seed, step, args.batch_size)),
-                         step, args)
-            last = {"step": step + 1, "loss": proc.mean(loss), "seconds": time.perf_counter() - began}
-            if log:
-                log.write(json.dumps({**last, "lr": optimizer.param_groups[0]["lr"]}) + "\n")
-                log.flush()
-            if proc.main and ((step + 1) % args.save_every == 0 or step + 1 == end):
-                save_checkpoint(checkpoint, model, optimizer, step + 1, world_size=proc.world_size,
-                                **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()})
-        if log:
-            log.close()
+        start, metrics = _prepare(args, recipe, model, optimizer, proc)
+        proc.barrier()
+        if start == args.steps:
+            proc.say(f"{args.out} is already at step {start} of --steps {args.steps}: nothing to train")
+            return {}
+        return _run(args, recipe, model, optimizer, proc, start, metrics)
+
+
+def _run(args, recipe: Recipe, model: nn.Module, optimizer, proc: Process, start: int, metrics: list) -> dict:
+    """Steps start..end, logging each and saving every --save-every steps and at the end."""
+    net = DistributedDataParallel(model) if proc.world_size > 1 else model
+    world = recipe.make_world(args.seed, args.image_size)
+    end = min(args.steps, start + args.stop_after) if args.stop_after else args.steps
+    checkpoint, saved, last = args.out / "last.pt", start or None, {}
+    began = time.perf_counter()
+    quiet = 1.0 if sys.stderr.isatty() else 30.0  # a redirected log gets a line every 30 s, not 10 a second
+    try:
+        with _metrics_log(args.out / "metrics.jsonl", metrics, start) if proc.main else nullcontext() as log:
+            for step in progress_bar(range(start, end), args.recipe, disable=not proc.main, initial=start,
+                                     total=args.steps, mininterval=quiet):
+                batch = proc.shard(recipe.batch(world, args.seed, step, args.batch_size))
+                loss = proc.mean(_step(recipe, net, model, optimizer, batch, step, args))
+                if not math.isfinite(loss):
+                    raise RunFailed(f"the loss is {loss} at step {step + 1} (lr {optimizer.param_groups[0]['lr']:g}): "
+                                    f"stopped; {_kept(checkpoint, saved)}")
+                last = {"step": step + 1, "loss": loss, "seconds": time.perf_counter() - began}
+                if log:
+                    log.write(json.dumps({**last, "lr": optimizer.param_groups[0]["lr"]}) + "\n")
+                    log.flush()
+                if (step + 1) % args.save_every == 0 or step + 1 == end:
+                    if not _finite(model):  # a finite loss can still take a step to inf
+                        raise RunFailed(f"the weights are not finite after step {step + 1}: stopped without "
+                                        f"saving; {_kept(checkpoint, saved)}")
+                    if proc.main:
+                        save_checkpoint(checkpoint, model, optimizer, step + 1, **_settings(args, recipe, proc))
+                    saved = step + 1
+    except OSError as error:  # a full disk, say: the checkpoint is written atomically, so the last one is whole
+        raise RunFailed(f"cannot write {error.filename or args.out} ({error.strerror or error}): stopped; "
+                        f"{_kept(checkpoint, saved)}") from error
     return last
 
 
 def _step(recipe: Recipe, net: nn.Module, model: nn.Module, optimizer, shard, step: int, args) -> torch.Tensor:
     """One optimiser step at the scheduled learning rate; returns this process's loss."""
     for group in optimizer.param_groups:
-        group["lr"] = (args.lr or recipe.lr) * cosine(step, args.steps, args.warmup)
+        group["lr"] = peak_lr(recipe, args) * cosine(step, args.steps, args.warmup)
     if recipe.before_step is not None:
         recipe.before_step(net, step, args.steps)
     loss = recipe.loss(net, shard)
@@ -161,21 +267,149 @@ def _step(recipe: Recipe, net: nn.Module, model: nn.Module, optimizer, shard, st
     return loss
 
 
-def _metrics_log(path: Path, start: int):
-    """Open the metrics log for appending, first dropping any steps after `start` (a resumed run
-    rewrites them, so the log matches the checkpoint)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= start] \
-        if path.exists() else []
-    path.write_text("".join(line + "\n" for line in kept))
-    return open(path, "a")
+def _finite(model: nn.Module) -> bool:
+    return all(t.isfinite().all() for t in model.state_dict().values() if t.is_floating_point())
+
+
+def _settings(args, recipe: Recipe, proc: Process) -> dict:
+    """What a checkpoint records of its run (plain values): the arguments, the peak lr and the processes."""
+    return {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "lr": peak_lr(recipe, args), "world_size": proc.world_size}
+
+
+def _kept(checkpoint: Path, saved: int | None) -> str:
+    return f"{checkpoint} keeps step {saved}" if saved else "no checkpoint was written"
+
+
+def _prepare(args, recipe: Recipe, model: nn.Module, optimizer, proc: Process) -> tuple[int, list]:
+    """Check the run folder against the arguments and load the checkpoint when resuming; returns
+    the step to start from and the metrics rows logged so far. Only once every check has passed
+    does it touch the folder: it creates it, or with --overwrite removes the old checkpoint."""
+    checkpoint = args.out / "last.pt"
+    if args.resume and checkpoint.exists():
+        metrics = _read_metrics(args.out / "metrics.jsonl", proc)
+        start = _resume(checkpoint, args, recipe, model, optimizer, proc)
+    else:
+        _check_new_run(args, proc)
+        _check_recipe_fits(recipe, model, args, proc)
+        start, metrics = 0, []
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunRefused(f"--out {args.out}: cannot create the folder ({error.strerror})") from error
+    if args.overwrite and proc.main:
+        for path in (checkpoint, checksum_path(checkpoint)):
+            path.unlink(missing_ok=True)
+    return start, metrics
+
+
+def _check_new_run(args, proc: Process) -> None:
+    """A new run starts only in a folder that holds none, unless --overwrite says to replace it."""
+    files = (args.out / "last.pt", checksum_path(args.out / "last.pt"), args.out / "metrics.jsonl")
+    held = ", ".join(path.name for path in files if path.is_file() and path.stat().st_size)
+    if args.resume and held:
+        raise RunRefused(f"--resume: {args.out / 'last.pt'} is missing, though {args.out} holds a run ({held}); "
+                         f"pass --overwrite to start it again from step 0")
+    if args.resume:
+        proc.say(f"no checkpoint in {args.out} yet: starting at step 0")
+    elif held and not args.overwrite:
+        raise RunRefused(f"--out {args.out} already holds a run ({held}): pass --resume to continue it "
+                         f"or --overwrite to replace it")
+
+
+def _resume(checkpoint: Path, args, recipe: Recipe, model: nn.Module, optimizer, proc: Process) -> int:
+    try:
+        state = read_checkpoint(checkpoint, map_location=proc.device)
+    except (ValueError, OSError) as error:
+        raise RunRefused(f"--resume: {error}") from error
+    step = state["step"]
+    if args.steps < step:
+        raise RunRefused(f"--steps {args.steps} is below the step the checkpoint reached ({step}); "
+                         f"pass --steps {step} or more")
+    _check_settings(state.get("meta", {}), recipe, args)
+    try:
+        restore(state, model, optimizer, checkpoint)
+    except ValueError as error:
+        raise RunRefused(f"--resume: {error}") from error
+    return step
+
+
+def _check_settings(meta: dict, recipe: Recipe, args) -> None:
+    """Refuse a resume whose settings differ from those the checkpoint was trained with."""
+    settings = {**vars(args), "lr": peak_lr(recipe, args)}
+    if "lr" in meta and meta["lr"] is None:  # written before the peak lr itself was recorded
+        meta = {**meta, "lr": recipe.lr}
+    fields = DATA_FIELDS if args.allow_schedule_change else DATA_FIELDS + SCHEDULE_FIELDS
+    for field in fields:
+        flag = "recipe" if field == "recipe" else f"--{field.replace('_', '-')}"
+        if meta.get(field) is None:
+            raise RunRefused(f"--resume: {args.out / 'last.pt'} records no {field}, so the resume cannot be checked "
+                             f"against it; start a new --out")
+        if meta[field] != settings[field]:
+            allow = " or pass --allow-schedule-change" if field in SCHEDULE_FIELDS else ""
+            raise RunRefused(f"--resume: {flag} {settings[field]} differs from the checkpoint's {flag} {meta[field]}; "
+                             f"resume with {flag} {meta[field]}{allow}, or start a new --out")
+
+
+def _check_recipe_fits(recipe: Recipe, model: nn.Module, args, proc: Process) -> None:
+    """Score one batch on a copy of the fresh model, so an image or batch size the recipe cannot
+    train on is refused in one line before anything is written (the random state is left as it was)."""
+    probe = copy.deepcopy(model)
+    cuda = proc.device.type == "cuda"
+    devices = [torch.cuda.current_device() if proc.device.index is None else proc.device.index] if cuda else []
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            world = recipe.make_world(args.seed, args.image_size)
+            loss = recipe.loss(probe, proc.shard(recipe.batch(world, args.seed, 0, args.batch_size)))
+    except (ValueError, RuntimeError) as error:
+        raise RunRefused(f"--image-size {args.image_size} --batch-size {args.batch_size}: recipe {args.recipe} "
+                         f"cannot train on these ({(str(error).strip().splitlines() or [''])[0]})") from error
+    if proc.mean(loss) == 0:
+        raise RunRefused(f"--batch-size {args.batch_size}: recipe {args.recipe}'s loss is exactly 0 on a fresh model "
+                         f"at this batch size, so it has nothing to learn from; use a larger batch")
+
+
+def _read_metrics(path: Path, proc: Process) -> list[tuple[int, str]]:
+    """The metrics log as (step, line) rows. A torn last line (a run killed mid-write) is dropped,
+    with a note; any other line that is not a step's JSON object is refused."""
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.append((int(json.loads(line)["step"]), line))
+        except (json.JSONDecodeError, TypeError, KeyError, ValueError):
+            if number < len(lines):
+                raise RunRefused(f"{path} line {number} is not a step's JSON object: {line[:60]!r}") from None
+            proc.say(f"{path}: dropped its torn last line {line[:60]!r} (a run killed mid-write)")
+    return rows
+
+
+@contextmanager
+def _metrics_log(path: Path, rows: list[tuple[int, str]], start: int):
+    """The metrics log open for appending, first cut back to the steps up to `start` (a resumed run
+    rewrites later ones, so the log matches the checkpoint)."""
+    write_atomically({path: "".join(line + "\n" for step, line in rows if step <= start).encode()})
+    with open(path, "a") as log:
+        yield log
+
+
+def _exit(status: int, message: str) -> None:
+    """Leave with one line on stderr, from the main process only (every process reaches the same verdict)."""
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    sys.exit(status)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     # VP_THREADS as in the notebooks; otherwise torch's own choice (torchrun already sets one per process)
     apply_threads(torch.get_num_threads())
-    last = train(args)
+    try:
+        last = train(args)
+    except RunRefused as error:
+        _exit(2, str(error))
+    except RunFailed as error:
+        _exit(1, str(error))
     if int(os.environ.get("RANK", 0)) == 0 and last:
         print(f"{args.recipe}: step {last['step']}, loss {last['loss']:.4f}, {last['seconds']:.0f} s; "
               f"checkpoint {args.out / 'last.pt'}")
