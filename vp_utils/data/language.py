@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..checks import check_int, check_seed, show
 from .shapes import COLOURS, SHAPES, SIZES, Scenes, uniforms
 
 RELATIONS = ("left of", "right of", "above", "below")
@@ -33,12 +34,15 @@ def words() -> list[str]:
 
 
 def describe(obj: dict, with_size: bool = False) -> str:
+    _check_object(obj, "obj", ("size", "colour", "shape") if with_size else ("colour", "shape"))
     words = ([obj["size"]] if with_size else []) + [obj["colour"], obj["shape"]]
     return " ".join(words)
 
 
 def relation(a: dict, b: dict) -> str:
     """Where a is relative to b, along the axis on which they differ most (y grows downwards)."""
+    _check_object(a, "a", ("x", "y"))
+    _check_object(b, "b", ("x", "y"))
     dx, dy = a["x"] - b["x"], a["y"] - b["y"]
     if abs(dx) >= abs(dy):
         return "left of" if dx < 0 else "right of"
@@ -47,14 +51,14 @@ def relation(a: dict, b: dict) -> str:
 
 def caption(scenes: Scenes, i: int, template: str | None = None, seed: int = 0) -> str:
     """A caption of scene i; without `template`, one is chosen deterministically per scene."""
-    objects = scenes.objects(i)
+    objects = _scene_objects(scenes, i, seed)
     u = uniforms(seed, scenes.index[i:i + 1], _CAPTION_STREAM, 2)[0]
     if template is None:
         usable = CAPTION_TEMPLATES if len(objects) > 1 else ("list", "count", "there is")
         template = usable[int(u[0] * len(usable))]
     if template == "relation":
         if len(objects) < 2:
-            raise ValueError(f"scene {scenes.index[i]} has one object: no relation to caption")
+            raise ValueError(f"template 'relation' needs two objects; scene {scenes.index[i]} has one")
         a, b = objects[0], objects[1]
         return f"a {describe(a)} {relation(a, b)} a {describe(b)}"
     if template == "list":
@@ -69,7 +73,7 @@ def caption(scenes: Scenes, i: int, template: str | None = None, seed: int = 0) 
 
 def questions(scenes: Scenes, i: int, seed: int = 0) -> list[Question]:
     """One question of each type that the scene supports, existence answered yes half of the time."""
-    objects = scenes.objects(i)
+    objects = _scene_objects(scenes, i, seed)
     u = uniforms(seed, scenes.index[i:i + 1], _QUESTION_STREAM, 8)[0]
     target = objects[int(u[0] * len(objects))]
     qs = [Question("colour", f"what colour is the {target['shape']}?", target["colour"]),
@@ -79,6 +83,21 @@ def questions(scenes: Scenes, i: int, seed: int = 0) -> list[Question]:
     if len(objects) > 1:
         qs.append(_relation_question(objects, u[4]))
     return qs + [_side_question(objects, uniforms(seed, scenes.index[i:i + 1], _SIDE_STREAM, 1)[0, 0])]
+
+
+def _scene_objects(scenes: Scenes, i: int, seed: int) -> list[dict]:
+    """Scene i's objects, once `scenes`, `i` and `seed` are known to be usable."""
+    if not isinstance(scenes, Scenes):
+        raise TypeError(f"scenes must be a Scenes batch (ShapesWorld.scenes or .render), got {show(scenes)}")
+    check_int(i, "i", 0, len(scenes) - 1)
+    check_seed(seed)
+    return scenes.objects(i)
+
+
+def _check_object(obj, name: str, keys: tuple[str, ...]) -> None:
+    if not isinstance(obj, dict) or not set(keys) <= obj.keys():
+        raise TypeError(f"{name} must be an object record (from Scenes.objects) with keys {list(keys)}, "
+                        f"got {show(obj)}")
 
 
 def _existence_question(objects: list[dict], coin: float, pick_colour: float, pick_shape: float) -> Question:

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ..checks import check_choice, check_non_empty
+from ..checks import check_choice, check_int, check_non_empty, check_pair, check_seed, show
 
 SHAPES = ("circle", "square", "triangle", "cross", "star")
 COLOURS = {
@@ -91,24 +91,18 @@ class ShapesWorld(torch.utils.data.Dataset):
     def __init__(self, image_size: int = 32, objects: tuple[int, int] = (1, 3), background: str = "noise",
                  seed: int = 0, length: int = 10_000, target: str = "shape",
                  held_out: tuple[tuple[str, str], ...] = (), split: str = "train"):
-        if not isinstance(image_size, int) or image_size < 16:
-            raise ValueError(f"image_size must be an integer of at least 16 pixels, got {image_size!r}")
-        lo, hi = objects
-        if not 1 <= lo <= hi <= MAX_OBJECTS:
-            raise ValueError(f"objects must be a range (lo, hi) with 1 <= lo <= hi <= {MAX_OBJECTS}, got {objects}")
+        image_size = check_int(image_size, "image_size", 16)
+        lo, hi = _check_objects(objects)
         check_choice(background, BACKGROUNDS, "background")
         check_choice(target, TARGETS, "target")
         check_choice(split, ("train", "held_out", "all"), "split")
-        for colour, shape in held_out:
-            check_choice(colour, COLOURS, "colour")
-            check_choice(shape, SHAPES, "shape")
+        held_out = _check_held_out(held_out)
         if split == "held_out" and not held_out:
             raise ValueError("split='held_out' needs at least one held_out (colour, shape) pair")
-        if length < 1:
-            raise ValueError(f"length must be positive, got {length}")
+        seed, length = check_seed(seed), check_int(length, "length", 1)
         self.image_size, self.objects, self.background = image_size, (lo, hi), background
         self.seed, self.length, self.target, self.split = seed, length, target, split
-        self.held_out = tuple((colour, shape) for colour, shape in held_out)
+        self.held_out = held_out
 
     def __repr__(self):
         return (f"ShapesWorld(image_size={self.image_size}, objects={self.objects}, "
@@ -119,6 +113,7 @@ class ShapesWorld(torch.utils.data.Dataset):
         return self.length
 
     def __getitem__(self, i: int):
+        check_int(i, "index")
         if not 0 <= i < self.length:
             raise IndexError(f"scene {i} is outside this world's {self.length} scenes")
         scenes = self.render([i])
@@ -126,8 +121,10 @@ class ShapesWorld(torch.utils.data.Dataset):
 
     def render(self, indices) -> Scenes:
         """Render the scenes with these indices (any order, repeats allowed)."""
-        index = np.asarray(indices, dtype=np.int64).reshape(-1)
-        check_non_empty(index, "indices")
+        index = np.asarray(check_non_empty(indices, "indices")).reshape(-1)
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"indices must be integers, got {index.dtype} values")
+        index = index.astype(np.int64)
         if index.min() < 0:
             raise ValueError("scene indices must be non-negative")
         chunks = [self._render_chunk(index[s:s + _RENDER_CHUNK]) for s in range(0, len(index), _RENDER_CHUNK)]
@@ -135,7 +132,11 @@ class ShapesWorld(torch.utils.data.Dataset):
 
     def scenes(self, n: int | None = None, start: int = 0) -> Scenes:
         """Scenes start .. start + n (default: the whole dataset), cached for the session."""
-        n = self.length if n is None else n
+        start = check_int(start, "start", 0, self.length - 1)
+        n = self.length - start if n is None else check_int(n, "n", 1)
+        if start + n > self.length:
+            raise ValueError(f"n={n} scenes from start={start} run past this world's length={self.length}; "
+                             f"build the world with a larger length")
         return _cached_render(self._key(), start, n)
 
     def tensors(self, n: int | None = None, start: int = 0, target: str | None = None):
@@ -170,6 +171,26 @@ class ShapesWorld(torch.utils.data.Dataset):
             visible = np.where(full_area > 0, visible_area / full_area, np.nan)
         return Scenes(index=index, images=images, instance=instance, classes=classes, depth=depth,
                       visible=visible.astype(np.float32), **layout)
+
+
+def _check_objects(objects) -> tuple[int, int]:
+    lo, hi = check_pair(objects, "objects", f"(lo, hi) with 1 <= lo <= hi <= {MAX_OBJECTS}")
+    lo, hi = check_int(lo, "objects", 1, MAX_OBJECTS), check_int(hi, "objects", 1, MAX_OBJECTS)
+    if lo > hi:
+        raise ValueError(f"objects must be a range (lo, hi) with lo <= hi, got {objects}")
+    return lo, hi
+
+
+def _check_held_out(held_out) -> tuple[tuple[str, str], ...]:
+    """A sequence of (colour, shape) pairs; one bare pair is refused (it would be read as two)."""
+    pairs = tuple(held_out) if isinstance(held_out, (tuple, list)) else None
+    if pairs is None or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
+        raise TypeError(f"held_out must be a sequence of (colour, shape) pairs such as [('red', 'circle')], "
+                        f"got {show(held_out)}")
+    for colour, shape in pairs:
+        check_choice(colour, COLOURS, "held_out colour")
+        check_choice(shape, SHAPES, "held_out shape")
+    return tuple((colour, shape) for colour, shape in pairs)
 
 
 @lru_cache(maxsize=16)
