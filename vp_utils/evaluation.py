@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checks import check_images, check_non_empty, check_positive
+from .checks import check_callable, check_images, check_int, check_non_empty, check_tensor
 from .data.photos import standardise
 
 
@@ -16,8 +16,9 @@ def predict(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_s
             device: torch.device | str = "cpu") -> torch.Tensor:
     """fn applied to x in batches under no_grad, results concatenated on the CPU.
     Pass `model` for logits or `model.forward_features` (etc.) for frozen features."""
-    check_non_empty(x, "x")
-    check_positive(batch_size, "batch_size")
+    check_callable(fn, "fn")
+    check_non_empty(check_tensor(x, "x"), "x")
+    check_int(batch_size, "batch_size", 1)
     return torch.cat([fn(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
 
 
@@ -29,7 +30,10 @@ def enlarged_features(fn: Callable[[torch.Tensor], torch.Tensor], images: torch.
     mean and std on the device, so 10,000 CIFAR photos never sit in memory at 224 px. The model
     behind `fn` must already be on `device`."""
     check_images(images)
-    check_positive(size, "size")
+    check_int(size, "size", 1)
+    for name, values in (("mean", mean), ("std", std)):
+        if np.shape(values) != (3,):
+            raise ValueError(f"{name} must hold one value per channel (3), got {values!r}")
 
     def enlarged(x):
         x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)  # bicubic overshoots
@@ -38,6 +42,10 @@ def enlarged_features(fn: Callable[[torch.Tensor], torch.Tensor], images: torch.
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> float:
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if len(x) != len(y):
+        raise ValueError(f"x and y differ in length: {len(x)} images vs {len(y)} labels")
     was_training = model.training
     model.eval()
     logits = predict(model, x, batch_size, next(model.parameters()).device)
@@ -52,19 +60,18 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    _check_split(train_x, train_y, test_x, test_y)
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
-    probe.fit(_flat(train_x), np.asarray(train_y))
-    return float(probe.score(_flat(test_x), np.asarray(test_y)))
+    train, test = _split(train_x, train_y, test_x, test_y)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=check_int(max_iter, "max_iter", 1)))
+    probe.fit(train, np.asarray(train_y))
+    return float(probe.score(test, np.asarray(test_y)))
 
 
 def knn_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
                  k: int = 20) -> float:
     """Accuracy of a majority vote among the k nearest training features by cosine similarity."""
-    _check_split(train_x, train_y, test_x, test_y)
-    if not 1 <= k <= len(train_x):
-        raise ValueError(f"k must be between 1 and the {len(train_x)} training points, got {k}")
-    train, test = F.normalize(torch.as_tensor(_flat(train_x)), dim=1), F.normalize(torch.as_tensor(_flat(test_x)), dim=1)
+    train, test = (F.normalize(torch.as_tensor(x), dim=1) for x in _split(train_x, train_y, test_x, test_y))
+    if check_int(k, "k", 1) > len(train):
+        raise ValueError(f"k must be between 1 and the {len(train)} training points, got {k}")
     neighbours = (test @ train.T).topk(k, dim=1).indices
     votes = torch.as_tensor(np.asarray(train_y))[neighbours]
     predicted = torch.mode(votes, dim=1).values
@@ -76,12 +83,20 @@ def _flat(x) -> np.ndarray:
     return x.reshape(len(x), -1)
 
 
-def _check_split(train_x, train_y, test_x, test_y) -> None:
-    for name, data in (("train_x", train_x), ("test_x", test_x)):
-        check_non_empty(data, name)
-    if len(train_x) != len(train_y) or len(test_x) != len(test_y):
-        raise ValueError(f"features and labels differ in length: train {len(train_x)} vs {len(train_y)}, "
-                         f"test {len(test_x)} vs {len(test_y)}")
+def _split(train_x, train_y, test_x, test_y) -> tuple[np.ndarray, np.ndarray]:
+    """The train and test features as (n, features) arrays, checked against their labels and each other."""
+    flat = {}
+    for part, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
+        check_non_empty(x, f"{part}_x")
+        if len(x) != len(y):
+            raise ValueError(f"{part}_x and {part}_y differ in length: {len(x)} vs {len(y)}")
+        flat[part] = _flat(x)
+        if not np.isfinite(flat[part]).all():
+            raise ValueError(f"{part}_x contains NaN or infinite values")
+    train, test = flat["train"], flat["test"]
+    if train.shape[1] != test.shape[1]:
+        raise ValueError(f"train_x and test_x differ in feature size: {train.shape[1]} vs {test.shape[1]}")
+    return train, test
 
 
 def mask_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -89,11 +104,11 @@ def mask_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     A coarse predicted mask (a patch grid) is first stretched to the target's pixels."""
     predicted, target = torch.as_tensor(predicted).bool(), torch.as_tensor(target).bool()
     if predicted.ndim < 2 or target.ndim < 2 or predicted.shape[:-2] != target.shape[:-2]:
-        raise ValueError(f"masks must be (..., H, W) with the same leading shape, got {tuple(predicted.shape)} "
-                         f"and {tuple(target.shape)}")
+        raise ValueError(f"predicted and target must be masks (..., H, W) with the same leading shape, got "
+                         f"{tuple(predicted.shape)} and {tuple(target.shape)}")
     (h, w), (gh, gw) = target.shape[-2:], predicted.shape[-2:]
     if h % gh or w % gw:
-        raise ValueError(f"a {gh}x{gw} mask does not tile a {h}x{w} target")
+        raise ValueError(f"a {gh}x{gw} predicted mask does not tile a {h}x{w} target")
     predicted = predicted.repeat_interleave(h // gh, dim=-2).repeat_interleave(w // gw, dim=-1)
     union = (predicted | target).sum(dim=(-2, -1))
     return (predicted & target).sum(dim=(-2, -1)) / union.clamp_min(1)
@@ -104,8 +119,11 @@ def mean_iou(predicted: torch.Tensor, target: torch.Tensor, num_classes: int) ->
     over all pixels, averaged over the classes that occur in the target or the prediction."""
     predicted, target = torch.as_tensor(predicted).long(), torch.as_tensor(target).long()
     if predicted.shape != target.shape:
-        raise ValueError(f"label maps differ in shape: {tuple(predicted.shape)} vs {tuple(target.shape)}")
-    check_positive(num_classes, "num_classes")
+        raise ValueError(f"predicted and target differ in shape: {tuple(predicted.shape)} vs {tuple(target.shape)}")
+    check_int(num_classes, "num_classes", 1)
+    for name, labels in (("predicted", predicted), ("target", target)):
+        if labels.numel() and not 0 <= labels.min() <= labels.max() < num_classes:
+            raise ValueError(f"{name} has labels outside 0..{num_classes - 1} (num_classes={num_classes})")
     ious = []
     for c in range(num_classes):
         union = ((predicted == c) | (target == c)).sum()
@@ -117,10 +135,13 @@ def mean_iou(predicted: torch.Tensor, target: torch.Tensor, num_classes: int) ->
 def patch_labels(maps: torch.Tensor, grid: int, mode: str = "majority") -> torch.Tensor:
     """Pixel maps (B, H, W) -> one value per patch of a grid x grid layout, raster order (B, grid*grid):
     the most frequent label ("majority") or the mean ("mean", for depth)."""
+    maps = torch.as_tensor(maps)
+    if maps.ndim != 3:
+        raise ValueError(f"maps must have shape (batch, height, width), got {tuple(maps.shape)}")
     b, h, w = maps.shape
-    if h % grid or w % grid:
+    if h % check_int(grid, "grid", 1) or w % grid:
         raise ValueError(f"grid {grid} must divide the {h}x{w} maps")
-    cells = torch.as_tensor(maps).reshape(b, grid, h // grid, grid, w // grid).permute(0, 1, 3, 2, 4).flatten(3)
+    cells = maps.reshape(b, grid, h // grid, grid, w // grid).permute(0, 1, 3, 2, 4).flatten(3)
     if mode == "mean":
         return cells.float().mean(-1).flatten(1)
     if mode == "majority":
@@ -138,8 +159,9 @@ def dense_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tens
     from sklearn.preprocessing import StandardScaler
 
     if train_x.ndim != 3 or test_x.ndim != 3 or train_x.shape[:2] != train_y.shape[:2]:
-        raise ValueError(f"features must be (batch, patches, dim) with targets (batch, patches), got "
-                         f"{tuple(train_x.shape)}, {tuple(train_y.shape)} and test {tuple(test_x.shape)}")
+        raise ValueError(f"train_x and test_x must be (batch, patches, dim) and train_y (batch, patches), got "
+                         f"train_x {tuple(train_x.shape)}, train_y {tuple(train_y.shape)}, "
+                         f"test_x {tuple(test_x.shape)}")
     model = {"classify": lambda: LogisticRegression(max_iter=300), "regress": lambda: Ridge(alpha=alpha)}
     if task not in model:
         raise ValueError(f"unknown task {task!r}; choose from {sorted(model)}")

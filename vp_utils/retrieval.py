@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .checks import check_non_empty, check_positive
+from .checks import check_finite, check_int, check_non_empty, check_tensor, check_texts, show
 
 DIRECTIONS = ("image→text", "text→image")
 
@@ -25,7 +25,7 @@ def caption_gallery(captions) -> tuple[list[str], torch.Tensor]:
     """The distinct captions of a set of images, sorted, and matches (n_images, n_texts): True
     where text j is image i's caption. Identical captions become one text that matches every
     image it describes, so an image is never scored wrong for picking its twin's caption."""
-    captions = list(check_non_empty(list(captions), "captions"))
+    captions = check_texts(captions, "captions")
     texts = sorted(set(captions))
     index = {text: j for j, text in enumerate(texts)}
     matches = torch.zeros(len(captions), len(texts), dtype=torch.bool)
@@ -34,26 +34,23 @@ def caption_gallery(captions) -> tuple[list[str], torch.Tensor]:
 
 
 def _check(similarity: torch.Tensor, matches: torch.Tensor, k: int) -> None:
-    if not isinstance(similarity, torch.Tensor) or similarity.ndim != 2:
-        raise ValueError(f"similarity must be a 2-d tensor (queries, gallery), got "
-                         f"{tuple(similarity.shape) if isinstance(similarity, torch.Tensor) else type(similarity).__name__}")
+    check_tensor(similarity, "similarity", ("queries", "gallery"))
     if not isinstance(matches, torch.Tensor) or matches.dtype != torch.bool or matches.shape != similarity.shape:
         raise ValueError(f"matches must be a boolean tensor shaped like similarity {tuple(similarity.shape)}, got "
                          f"{getattr(matches, 'dtype', type(matches).__name__)} {tuple(getattr(matches, 'shape', ()))}")
-    if not isinstance(k, int) or isinstance(k, bool):
-        raise TypeError(f"k must be an integer, got {type(k).__name__}")
-    check_positive(k, "k")
+    check_int(k, "k", 1)
     if k > similarity.shape[1]:
         raise ValueError(f"k={k} exceeds the gallery's {similarity.shape[1]} items")
     if not matches.any(dim=1).all():
-        raise ValueError(f"{int((~matches.any(dim=1)).sum())} queries have no matching gallery item: "
-                         f"their recall is undefined")
+        raise ValueError(f"matches: {int((~matches.any(dim=1)).sum())} queries have no matching gallery item, "
+                         f"so their recall is undefined")
 
 
 def recall_at_k(similarity: torch.Tensor, matches: torch.Tensor, k: int) -> float:
     """Fraction of queries (rows) with a matching gallery item (column) among their k most similar.
     For the other direction pass similarity.T and matches.T."""
     _check(similarity, matches, k)
+    check_finite(similarity, "similarity")  # topk ranks NaN first
     top = similarity.topk(k, dim=1).indices
     return matches.gather(1, top).any(dim=1).float().mean().item()
 
@@ -69,6 +66,9 @@ def chance_recall(matches: torch.Tensor, k: int) -> float:
 
 def retrieval_report(similarity: torch.Tensor, matches: torch.Tensor, ks=(1, 5)) -> dict[str, dict[int, tuple]]:
     """{direction: {k: (recall, chance)}} for image→text (rows are images) and text→image."""
+    if not isinstance(ks, (tuple, list)):
+        raise TypeError(f"ks must be a tuple of cut-offs such as (1, 5), got {show(ks)}")
+    check_non_empty(ks, "ks")
     report = {}
     for direction, (s, m) in zip(DIRECTIONS, ((similarity, matches), (similarity.T, matches.T))):
         report[direction] = {k: (recall_at_k(s, m, k), chance_recall(m, k)) for k in ks}
@@ -86,8 +86,10 @@ def modality_gap(image_features: torch.Tensor, text_features: torch.Tensor) -> t
     """The vector from the text centroid to the image centroid of the L2-normalised embeddings
     (Liang et al. 2022); its norm is the gap, between 0 (same centre) and 2 (opposite poles)."""
     for name, x in (("image_features", image_features), ("text_features", text_features)):
-        if not isinstance(x, torch.Tensor) or x.ndim != 2 or len(x) == 0:
-            raise ValueError(f"{name} must be a non-empty (n, dim) tensor")
+        if len(check_tensor(x, name, ("n", "dim"))) == 0:
+            raise ValueError(f"{name} must be non-empty")
+        check_finite(x, name)
     if image_features.shape[1] != text_features.shape[1]:
-        raise ValueError(f"the embeddings differ in dim: {image_features.shape[1]} vs {text_features.shape[1]}")
+        raise ValueError(f"image_features and text_features differ in dim: {image_features.shape[1]} vs "
+                         f"{text_features.shape[1]}")
     return F.normalize(image_features, dim=1).mean(0) - F.normalize(text_features, dim=1).mean(0)
