@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_positive
+from ..checks import check_fields, check_int, check_positive, check_tensor
 from ..losses.contrastive import clip_loss
 from .resnet import resnet
 from .vit import Block, VisionTransformer, ViTConfig, causal_mask, run_blocks, vit
@@ -39,7 +39,9 @@ class TextTransformer(nn.Module):
 
     def __init__(self, config: TextConfig):
         super().__init__()
-        check_positive(config.context_length, "context_length")
+        check_fields(config, vocab_size=1, context_length=1, width=1, heads=1, layers=0)
+        if config.width % config.heads:
+            raise ValueError(f"width {config.width} must be divisible by heads {config.heads}")
         self.config, self.num_features = config, config.width
         self.token_embedding = nn.Embedding(config.vocab_size, config.width)
         self.positional_embedding = nn.Parameter(torch.empty(config.context_length, config.width))
@@ -52,11 +54,7 @@ class TextTransformer(nn.Module):
 
     def forward_tokens(self, ids: torch.Tensor, return_attention: bool = False):
         """Every position's features (B, L, width), each having seen only the tokens before it."""
-        if ids.ndim != 2 or ids.dtype != torch.long:
-            raise ValueError(f"ids must be a (batch, length) tensor of token ids, got {tuple(ids.shape)} {ids.dtype}")
-        length = ids.shape[1]
-        if length > self.config.context_length:
-            raise ValueError(f"{length} tokens exceed the context length {self.config.context_length}")
+        length = check_token_ids(ids, self.config.context_length).shape[1]
         x = self.token_embedding(ids) + self.positional_embedding[:length]
         x, attentions = run_blocks(self.blocks, x, self.mask[:length, :length], return_attention)
         x = self.ln_final(x)
@@ -65,6 +63,15 @@ class TextTransformer(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, width) features at each text's end-of-text token (its highest id, open_clip's rule)."""
         return self.forward_tokens(ids)[torch.arange(len(ids)), ids.argmax(dim=-1)]
+
+
+def check_token_ids(ids: torch.Tensor, context_length: int) -> torch.Tensor:
+    """`ids` must be a (batch, length) tensor of token ids (long) no longer than the context."""
+    if check_tensor(ids, "ids").ndim != 2 or ids.dtype != torch.long:
+        raise ValueError(f"ids must be a (batch, length) tensor of token ids, got {tuple(ids.shape)} {ids.dtype}")
+    if ids.shape[1] > context_length:
+        raise ValueError(f"ids has {ids.shape[1]} tokens, more than the context length {context_length}")
+    return ids
 
 
 class CLIP(nn.Module):
@@ -76,6 +83,10 @@ class CLIP(nn.Module):
         super().__init__()
         if not hasattr(visual, "forward_head") or not hasattr(visual, "num_features"):
             raise TypeError(f"visual must be one of our image models, got {type(visual).__name__}")
+        if not isinstance(text, TextTransformer):
+            raise TypeError(f"text must be a TextTransformer, got {type(text).__name__}")
+        check_int(embed_dim, "embed_dim", 1)
+        check_positive(init_logit_scale, "init_logit_scale")
         self.visual, self.text = visual, text
         self.visual_projection = nn.Linear(visual.num_features, embed_dim, bias=False)
         self.text_projection = nn.Linear(text.num_features, embed_dim, bias=False)

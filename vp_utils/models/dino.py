@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from ..checks import check_non_empty, check_positive
+from ..checks import check_int, check_non_empty, check_pair
 from ..training import ema_update
 
 
@@ -30,7 +30,7 @@ class DINOHead(nn.Module):
         super().__init__()
         for value, name in ((in_dim, "in_dim"), (out_dim, "out_dim"), (hidden_dim, "hidden_dim"),
                             (bottleneck_dim, "bottleneck_dim"), (nlayers, "nlayers")):
-            check_positive(value, name)
+            check_int(value, name, 1)
         widths = [in_dim] + [hidden_dim] * (nlayers - 1) + [bottleneck_dim]
         layers = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
@@ -111,7 +111,7 @@ class DINO(nn.Module):
 
     def forward(self, crops, n_global: int = 2):
         """Student logits for every crop and teacher logits for the first n_global (global) crops."""
-        if not 1 <= n_global <= len(crops):
+        if not 1 <= check_int(n_global, "n_global") <= len(crops):
             raise ValueError(f"n_global must be between 1 and the {len(crops)} crops, got {n_global}")
         with torch.no_grad():
             teacher = self.teacher(crops[:n_global])
@@ -141,7 +141,9 @@ def random_patch_mask(batch: int, patches: int, ratio: tuple[float, float] = (0.
                       generator: torch.Generator | None = None) -> torch.Tensor:
     """(batch, patches) masks, 1 = hidden: each image hides a random set of patches, its share
     drawn uniformly from `ratio` (iBOT and DINOv2 mask 10-50% of a global crop's patches)."""
-    lo, hi = ratio
+    check_int(batch, "batch", 1)
+    check_int(patches, "patches", 1)
+    lo, hi = check_pair(ratio, "ratio")
     if not 0 <= lo <= hi <= 1:
         raise ValueError(f"ratio must be (lo, hi) with 0 <= lo <= hi <= 1, got {ratio}")
     share = lo + (hi - lo) * torch.rand(batch, 1, generator=generator)

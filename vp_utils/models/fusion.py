@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..losses.language import next_token_loss
-from ..checks import check_images, check_positive
-from .clip import CLIP
+from ..checks import check_fields, check_images, check_int, show
+from .clip import CLIP, check_token_ids
 from .mae import sincos_pos_embed
 from .vit import Block, VisionTransformer, run_blocks
 
@@ -37,7 +37,7 @@ def vision_tokens(visual: nn.Module, images: torch.Tensor) -> torch.Tensor:
 def prefix_lm_mask(n_image: int, n_text: int, device=None) -> torch.Tensor:
     """(T, T) boolean mask, True = may attend, for T = n_image + n_text: image tokens see all
     image tokens only; text token i sees every image token and text tokens 0..i."""
-    total = n_image + n_text
+    total = check_int(n_image, "n_image", 0) + check_int(n_text, "n_text", 0)
     allowed = torch.zeros(total, total, dtype=torch.bool, device=device)
     allowed[:, :n_image] = True
     allowed[n_image:, n_image:] = torch.ones(n_text, n_text, dtype=torch.bool, device=device).tril()
@@ -62,11 +62,19 @@ class EarlyFusion(nn.Module):
 
     def __init__(self, visual: nn.Module, config: FusionConfig, train_visual: bool = False):
         super().__init__()
-        check_positive(config.context_length, "context_length")
+        check_fields(config, vocab_size=1, num_answers=1, image_size=1, context_length=1, dim=1, depth=0, heads=1)
+        if config.dim % 4 or config.dim % config.heads:
+            raise ValueError(f"dim {config.dim} must be divisible by 4 (sine-cosine image positions) "
+                             f"and by heads {config.heads}")
+        if not hasattr(visual, "forward_features"):
+            raise TypeError(f"visual must be one of our image models, got {show(visual)}")
         self.config, self.visual, self.train_visual = config, visual, train_visual
         visual.requires_grad_(train_visual)
-        with torch.no_grad():
-            probe = vision_tokens(visual.eval(), torch.zeros(1, 3, config.image_size, config.image_size))
+        try:
+            with torch.no_grad():
+                probe = vision_tokens(visual.eval(), torch.zeros(1, 3, config.image_size, config.image_size))
+        except ValueError as error:
+            raise ValueError(f"image_size {config.image_size} does not suit the visual encoder: {error}") from None
         self.num_image_tokens, vision_dim = probe.shape[1:]
         dim = config.dim
         self.projector = nn.Sequential(nn.Linear(vision_dim, dim), nn.GELU(), nn.Linear(dim, dim))
@@ -93,8 +101,7 @@ class EarlyFusion(nn.Module):
 
     def embed(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         check_images(images)
-        if ids.ndim != 2 or ids.shape[1] > self.config.context_length:
-            raise ValueError(f"ids must be (batch, length <= {self.config.context_length}), got {tuple(ids.shape)}")
+        check_token_ids(ids, self.config.context_length)
         if len(ids) != len(images):
             raise ValueError(f"need one text per image, got {len(images)} images and {len(ids)} texts")
         with torch.set_grad_enabled(self.train_visual and torch.is_grad_enabled()):
@@ -126,6 +133,7 @@ class EarlyFusion(nn.Module):
     def generate(self, images: torch.Tensor, prompt: torch.Tensor, end: int, max_new_tokens: int = 8) -> torch.Tensor:
         """Greedy decoding: append the most likely next token until `end` or the budget; returns
         the prompt and what was written, padded with zeros after `end`."""
+        check_int(max_new_tokens, "max_new_tokens", 0)
         ids, done = prompt.clone(), torch.zeros(len(prompt), dtype=torch.bool, device=prompt.device)
         for _ in range(min(max_new_tokens, self.config.context_length - prompt.shape[1])):
             following = self.lm_logits(images, ids)[:, -1].argmax(dim=-1)
@@ -145,12 +153,15 @@ def question_answer_ids(vocabulary, questions, answers) -> tuple[torch.Tensor, t
     """Token ids of "question answer" per row (start, question, answer, end; padded to the longest
     row), each prompt's length (start + question: the prompt is ids[:, :length]), and each answer's
     index in `answers` (the classifier's classes)."""
-    questions = list(questions)
+    questions, answers = list(questions), list(answers)
     if not questions:
-        raise ValueError("need at least one question")
+        raise ValueError("questions must hold at least one question")
+    unknown = [q for q in questions if q.answer not in answers]
+    if unknown:
+        raise ValueError(f"answers has no {unknown[0].answer!r}, the answer to {unknown[0].text!r}")
     ids = vocabulary([f"{q.text} {q.answer}" for q in questions])
     prompt_lengths = _last_token(vocabulary([q.text for q in questions]))  # end-of-text's place: length without it
-    labels = torch.tensor([list(answers).index(q.answer) for q in questions])
+    labels = torch.tensor([answers.index(q.answer) for q in questions])
     return ids[:, :int((ids != 0).sum(dim=1).max())], prompt_lengths, labels
 
 
@@ -172,6 +183,10 @@ class LateFusion(nn.Module):
 
     def __init__(self, clip: CLIP, num_answers: int, hidden: int = 256):
         super().__init__()
+        if not isinstance(clip, CLIP):
+            raise TypeError(f"clip must be a CLIP, got {show(clip)}")
+        check_int(num_answers, "num_answers", 1)
+        check_int(hidden, "hidden", 1)
         self.clip = clip.requires_grad_(False).eval()
         dim = clip.visual_projection.out_features
         self.mlp = nn.Sequential(nn.Linear(3 * dim, hidden), nn.GELU(), nn.Linear(hidden, num_answers))
@@ -197,7 +212,7 @@ class GatedCrossAttention(nn.Module):
 
     def __init__(self, dim: int, heads: int = 4):
         super().__init__()
-        if dim % heads:
+        if check_int(dim, "dim", 1) % check_int(heads, "heads", 1):
             raise ValueError(f"dim {dim} must be divisible by heads {heads}")
         self.heads = heads
         self.norm = nn.LayerNorm(dim)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..checks import check_choice, check_positive
+from ..checks import check_choice, check_int
 
 HEADS = ("none", "linear", "mlp")
 
@@ -16,7 +16,7 @@ def projection_head(dim_in: int, hidden: int = 128, dim_out: int = 64, kind: str
     """SimCLR's head choices (Fig. 8): "mlp" = Linear-BN-ReLU-Linear, "linear", or "none" (identity)."""
     check_choice(kind, HEADS, "head kind")
     for name, value in (("dim_in", dim_in), ("hidden", hidden), ("dim_out", dim_out)):
-        check_positive(value, name)
+        check_int(value, name, 1)
     if kind == "none":
         return nn.Identity()
     if kind == "linear":

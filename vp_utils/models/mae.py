@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checks import check_images, check_positive
+from ..checks import check_images, check_int, check_positive
 from .vit import Block, VisionTransformer, patchify, unpatchify
 
 
@@ -111,6 +111,10 @@ class MaskedAutoencoder(nn.Module):
         if not isinstance(encoder, VisionTransformer):
             raise TypeError(f"encoder must be a VisionTransformer, got {type(encoder).__name__}")
         _check_ratio(mask_ratio)
+        check_int(decoder_depth, "decoder_depth", 0)
+        if check_int(decoder_dim, "decoder_dim", 1) % 4 or decoder_dim % check_int(decoder_heads, "decoder_heads", 1):
+            raise ValueError(f"decoder_dim {decoder_dim} must be divisible by 4 (its sine-cosine positions) "
+                             f"and by decoder_heads {decoder_heads}")
         grid = encoder.patch_embed.grid_size[0]
         self.encoder, self.mask_ratio, self.norm_pix_loss = encoder, mask_ratio, norm_pix_loss
         self.patch_size = encoder.config.patch_size

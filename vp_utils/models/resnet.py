@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_images
+from ..checks import check_fields, check_images, check_int
 
 
 def _conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1):
@@ -92,6 +92,10 @@ class ResNet(nn.Module):
             raise ValueError(f"unknown stem {config.stem!r}; choose 'imagenet' or 'cifar'")
         if len(config.layers) != len(config.widths) or not config.layers:
             raise ValueError(f"layers {config.layers} and widths {config.widths} must be equally long and non-empty")
+        for depth, width in zip(config.layers, config.widths):
+            check_int(depth, "layers", 1)
+            check_int(width, "widths", 1)
+        check_fields(config, num_classes=0, in_chans=1)
         self.config = config
         block = BLOCKS[config.block]
         imagenet = config.stem == "imagenet"
@@ -149,7 +153,8 @@ def resnet(name: str, num_classes: int = 1000, width: int = 16, residual: bool =
     plain = name.startswith("plain")
     depth_text = name.removeprefix("plain").removeprefix("resnet")
     if not depth_text.isdigit():
-        raise ValueError(f"unknown ResNet {name!r}; try resnet18, resnet50, resnet20 or plain56")
+        raise ValueError(f"unknown ResNet name {name!r}; try resnet18, resnet50, resnet20 or plain56")
+    check_int(width, "width", 1)
     depth, residual = int(depth_text), residual and not plain
     if depth in IMAGENET_LAYERS:
         block, layers = IMAGENET_LAYERS[depth]
@@ -160,7 +165,8 @@ def resnet(name: str, num_classes: int = 1000, width: int = 16, residual: bool =
         config = ResNetConfig("basic", (n, n, n), (width, 2 * width, 4 * width), "cifar", num_classes, in_chans,
                               residual, zero_init_last)
     else:
-        raise ValueError(f"no ResNet of depth {depth}: use 18/34/50/101/152 or 6n+2 (20, 32, 44, 56, 110)")
+        raise ValueError(f"no ResNet of depth {depth} (name {name!r}): use 18/34/50/101/152 "
+                         f"or 6n+2 (20, 32, 44, 56, 110)")
     return ResNet(config)
 
 

@@ -14,15 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_choice, check_images, check_positive
+from ..checks import check_choice, check_fields, check_images, check_int, check_positive
 
 
 def _check_patchable(images: torch.Tensor, patch: int, channels: int | None = None) -> torch.Tensor:
-    check_positive(patch, "patch size")
+    check_int(patch, "patch", 1)
     check_images(images, channels=channels)
     height, width = images.shape[-2:]
     if height % patch or width % patch:
-        raise ValueError(f"patch size {patch} must divide the image size, got {height}x{width}")
+        raise ValueError(f"patch size {patch} must divide the image size, got {height}x{width} images")
     return images
 
 
@@ -55,7 +55,9 @@ class PatchEmbed(nn.Module):
     def __init__(self, img_size: int = 224, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768,
                  bias: bool = True):
         super().__init__()
-        check_positive(patch_size, "patch_size")
+        for name, value in (("img_size", img_size), ("patch_size", patch_size), ("in_chans", in_chans),
+                            ("embed_dim", embed_dim)):
+            check_int(value, name, 1)
         if img_size % patch_size:
             raise ValueError(f"patch_size {patch_size} must divide img_size {img_size}")
         self.patch_size, self.in_chans = patch_size, in_chans
@@ -75,6 +77,9 @@ def resample_pos_embed(pos_embed: torch.Tensor, new_grid: tuple[int, int], old_g
     new_grid, old_grid = tuple(new_grid), tuple(old_grid)
     if new_grid == old_grid:
         return pos_embed
+    if pos_embed.ndim != 3 or pos_embed.shape[1] != old_grid[0] * old_grid[1]:
+        raise ValueError(f"pos_embed must be (1, {old_grid[0]}*{old_grid[1]}, dim) for old_grid {old_grid}, "
+                         f"got {tuple(pos_embed.shape)}")
     dim = pos_embed.shape[-1]
     table = pos_embed.reshape(1, *old_grid, dim).permute(0, 3, 1, 2).float()  # bicubic needs float32
     table = F.interpolate(table, size=new_grid, mode="bicubic", antialias=True)
@@ -86,7 +91,7 @@ class Attention(nn.Module):
 
     def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True):
         super().__init__()
-        if dim % num_heads:
+        if dim % check_int(num_heads, "num_heads", 1):
             raise ValueError(f"embed_dim {dim} must be divisible by num_heads {num_heads}")
         self.num_heads, self.head_dim = num_heads, dim // num_heads
         self.scale = self.head_dim ** -0.5
@@ -113,6 +118,7 @@ class Attention(nn.Module):
 
 def causal_mask(n: int, device=None) -> torch.Tensor:
     """(n, n) boolean mask letting token i attend to tokens 0..i only: text read left to right."""
+    check_int(n, "n", 0)
     return torch.ones(n, n, dtype=torch.bool, device=device).tril()
 
 
@@ -158,6 +164,7 @@ class Block(nn.Module):
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
                  init_values: float | None = None, act: str = "gelu", norm_eps: float = 1e-6):
         super().__init__()
+        check_positive(mlp_ratio, "mlp_ratio")
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias)
         self.ls1 = nn.Identity() if init_values is None else LayerScale(dim, init_values)
@@ -211,6 +218,7 @@ class ViTConfig:
 class VisionTransformer(nn.Module):
     def __init__(self, config: ViTConfig):
         super().__init__()
+        check_fields(config, depth=0, num_heads=1, num_classes=0)
         check_choice(config.global_pool, ("token", "avg"), "global_pool")
         if config.global_pool == "token" and not config.class_token:
             raise ValueError("global_pool='token' needs class_token=True; use global_pool='avg' without one")
