@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import sys
 import threading
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .checks import check_int, check_pair, check_positive, check_seed
+
 SCALES = ("small", "full")
 DEFAULT_SEED = 0
-HUB_HOST = ("huggingface.co", 443)
+SEED_MAX = 2**32 - 1  # numpy's global seed takes 32 bits
+HUB_HOST = ("huggingface.co", 443)  # read at each probe, so a test can point it at a local server
+PROBE_SECONDS = 3.0  # the whole probe: name lookup, connection, TLS handshake, request and response
 _OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
@@ -42,9 +47,10 @@ def setup(seed: int | None = None, *, quiet: bool = False) -> Config:
     """Make a notebook reproducible and fast to fail offline; returns the `Config` it applied.
 
     `VP_SEED` overrides `seed`, `VP_SCALE` picks `small` (laptop, CI) or `full` (GPU, real
-    data), `VP_THREADS` caps torch's threads and `VP_OFFLINE=1` skips the network probe.
+    data), `VP_THREADS` caps torch's threads (at most the machine's cores), and `VP_OFFLINE`
+    skips the network probe: `1` treats the hub as unreachable, `0` as reachable.
     """
-    seed = _env_int("VP_SEED", DEFAULT_SEED if seed is None else seed)
+    seed = _env_int("VP_SEED", DEFAULT_SEED if seed is None else check_seed(seed, high=SEED_MAX), 0, SEED_MAX)
     scale = os.environ.get("VP_SCALE", "small")
     if scale not in SCALES:
         raise ValueError(f"VP_SCALE must be one of {SCALES}, got {scale!r}")
@@ -59,14 +65,13 @@ def setup(seed: int | None = None, *, quiet: bool = False) -> Config:
 
 def apply_threads(default: int) -> int:
     """Set torch's CPU threads to `VP_THREADS`, or to `default` when it is unset; returns the number."""
-    threads = _env_int("VP_THREADS", default)
-    if threads < 1:
-        raise ValueError(f"VP_THREADS must be at least 1, got {threads}")
+    threads = _env_int("VP_THREADS", default, 1, os.cpu_count() or 1)  # more threads than cores only slow torch
     torch.set_num_threads(threads)
     return threads
 
 
 def seed_everything(seed: int) -> None:
+    check_seed(seed, high=SEED_MAX)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -83,33 +88,54 @@ def pick_device() -> torch.device:
 _hub_state: bool | None = None
 
 
-def hub_online(timeout: float = 1.5) -> bool:
-    """Probe the model hub once; when it is unreachable, switch the hubs offline so that
-    later weight requests fail at once instead of retrying for ~50 s."""
+def hub_online(timeout: float = PROBE_SECONDS) -> bool:
+    """Probe the model hub once; when it does not answer in time, switch the hubs offline so that
+    later weight requests fail at once instead of retrying for ~50 s or hanging on a stalled
+    connection. `VP_OFFLINE=1` (or `HF_HUB_OFFLINE=1`) means offline and `VP_OFFLINE=0` online,
+    without a probe: for a network that the probe cannot pass but downloads can."""
     global _hub_state
+    offline = _offline_setting()
     if _hub_state is None:
-        forced_offline = os.environ.get("VP_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
-        _hub_state = False if forced_offline else reachable(HUB_HOST, timeout)
+        _hub_state = reachable(HUB_HOST, timeout) if offline is None else not offline
         if not _hub_state:
             _go_offline()
     return _hub_state
 
 
+def _offline_setting() -> bool | None:
+    """True (offline) or False (online) as VP_OFFLINE and HF_HUB_OFFLINE=1 say, or None: probe."""
+    value = os.environ.get("VP_OFFLINE", "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"VP_OFFLINE must be 1 (offline) or 0 (online, no probe), got {value!r}")
+    if value == "1" or os.environ.get("HF_HUB_OFFLINE") == "1":
+        return True
+    return False if value == "0" else None
+
+
 def reachable(address: tuple[str, int], timeout: float) -> bool:
-    """True when a TCP connection opens within `timeout` s; DNS can block, so probe in a thread."""
-    result = []
+    """True when the HTTPS server at `address` answers a HEAD request within `timeout` s in all:
+    name lookup, connection, TLS handshake and response, through `HTTPS_PROXY` when one is set.
+    A server that accepts the connection and then says nothing (a captive portal, a stalled
+    proxy) counts as unreachable. The probe runs in a daemon thread, as no socket timeout bounds
+    a name lookup, and a stalled probe must hold up neither the notebook nor its exit."""
+    host, port = check_pair(address, "address", "(host, port)")
+    check_positive(timeout, "timeout")
+    answered = []
 
     def probe():
-        try:
-            socket.create_connection(address, timeout=timeout).close()
-            result.append(True)
-        except OSError:
-            pass
+        request = urllib.request.Request(f"https://{host}:{port}/", method="HEAD")
+        try:  # a fresh opener reads the proxy settings of this moment
+            urllib.request.build_opener().open(request, timeout=timeout).close()
+        except urllib.error.HTTPError as error:  # an error status is an answer all the same
+            error.close()
+        except Exception:  # noqa: BLE001 - every other failure means the same here: no answer
+            return
+        answered.append(True)
 
-    thread = threading.Thread(target=probe, daemon=True)
+    thread = threading.Thread(target=probe, name="vp-hub-probe", daemon=True)
     thread.start()
     thread.join(timeout)
-    return bool(result)
+    return bool(answered)
 
 
 def _go_offline() -> None:
@@ -132,14 +158,16 @@ def _configure_matplotlib() -> None:
     shell.run_line_magic("matplotlib", "inline")
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, low: int | None = None, high: int | None = None) -> int:
+    """The environment variable `name` as an integer in [low, high], or `default` when it is unset."""
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    return check_int(number, name, low, high)
 
 
 def in_notebook_kernel() -> bool:
