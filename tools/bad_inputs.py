@@ -42,6 +42,7 @@ from vp_utils.models.fusion import (EarlyFusion, FusionConfig, GatedCrossAttenti
 from vp_utils.models.heads import projection_head  # noqa: E402
 from vp_utils.models.mae import random_masking  # noqa: E402
 from vp_utils.models.resnet import ResNet  # noqa: E402
+from vp_utils.tokenizer import Vocabulary  # noqa: E402
 from vp_utils.retrieval import caption_gallery, chance_recall, modality_gap, recall_at_k, retrieval_report  # noqa: E402
 from vp_utils.zero_shot import class_prompts, few_shot_indices, prompt_classifier, zero_shot_logits  # noqa: E402
 
@@ -128,6 +129,9 @@ def flat_text(texts):  # a broken encoder: one number per text
 
 
 CASES = [
+    # Vocabulary: the tokenizer of 08-11
+    bad(Vocabulary, "corpus", "a red circle"),
+    bad(Vocabulary, "corpus", ["a red circle", 3]),
     # ShapesWorld: the scenes every notebook trains on
     bad(ShapesWorld, "seed", seed=1.5),
     bad(ShapesWorld, "seed", seed="1"),

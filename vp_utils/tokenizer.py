@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .checks import check_non_empty, check_positive
+from .checks import check_positive, check_texts
 
 
 def bpe_tokenizer(context_length: int = 77):
@@ -29,7 +29,7 @@ class Vocabulary:
     def __init__(self, corpus, context_length: int = 32):
         check_positive(context_length, "context_length")
         self.bpe, self.context_length = bpe_tokenizer(), context_length
-        used = sorted({i for text in check_non_empty(list(corpus), "corpus") for i in self.bpe.encode(text)})
+        used = sorted({i for text in check_texts(corpus, "corpus") for i in self.bpe.encode(text)})
         self.sub_words = used
         self._dense = {bpe_id: dense for dense, bpe_id in enumerate(used, start=1)}
         self.sot, self.eot = len(used) + 1, len(used) + 2
@@ -39,8 +39,8 @@ class Vocabulary:
 
     def __call__(self, texts) -> torch.Tensor:
         """(len(texts), context_length) ids: start, sub-words, end, zero padding."""
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        rows = torch.zeros(len(check_non_empty(texts, "texts")), self.context_length, dtype=torch.long)
+        texts = [texts] if isinstance(texts, str) else check_texts(texts, "texts")
+        rows = torch.zeros(len(texts), self.context_length, dtype=torch.long)
         for row, text in zip(rows, texts):
             ids = [self.sot, *self._encode(text), self.eot]
             if len(ids) > self.context_length:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import check_choice, check_non_empty
-from ..env import reachable
+from ..env import PROBE_SECONDS, reachable
 from .shapes import ShapesWorld
 
 CACHE = Path(__file__).resolve().parents[2] / "data" / "cache"
@@ -68,7 +68,7 @@ def real_dataset(name: str, split: str = "train", n: int | None = None, image_si
     check_choice(split, ("train", "test"), "split")
     source, root = DATASETS[name], Path(root or CACHE)
     have = (root / source.folder).exists()
-    if not have and (os.environ.get("VP_OFFLINE") == "1" or not reachable((source.host, 443), 1.5)):
+    if not have and (os.environ.get("VP_OFFLINE") == "1" or not reachable((source.host, 443), PROBE_SECONDS)):
         raise DatasetUnavailable(f"{name} is not in {root} and {source.host} cannot be reached")
     root.mkdir(parents=True, exist_ok=True)
     images, labels, classes = source.read(root, split, download=not have)
