@@ -2,7 +2,7 @@ import pytest
 import timm
 import torch
 
-from vp_utils.models import count_parameters, main_path_layers, resnet
+from vp_utils.models import count_parameters, layer_responses, main_path_layers, resnet
 from vp_utils.reference import from_timm
 
 
@@ -78,3 +78,20 @@ def test_unsupported_timm_models_are_refused():
         from_timm(timm.create_model("efficientnet_b0", pretrained=False))
     with pytest.raises(TypeError, match="takes a timm model"):
         from_timm(torch.nn.Linear(2, 2))
+
+
+def test_layer_responses_read_every_3x3_layer_before_the_shortcut():
+    model = resnet("resnet20", num_classes=3, width=4, zero_init_last=False)
+    images = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    for bn in model.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            bn.momentum = 1.0  # running statistics := this batch's, so eval mode normalises exactly
+    for bn in [model.layer1[0].bn1, model.layer1[0].bn2]:
+        bn.weight.data.fill_(0.25)  # a normalised response's spread is its batch-norm scale
+    with torch.no_grad():
+        model.train()(images)
+    responses = layer_responses(model, images)
+    assert len(responses) == len(main_path_layers(model)) - 1  # every 3x3 conv but the stem
+    assert responses[:2] == pytest.approx([0.25, 0.25], abs=0.01)
+    assert responses[2:] == pytest.approx([1.0] * 16, abs=0.05)
+    assert not model.training and not model.layer1[0].bn1._forward_hooks

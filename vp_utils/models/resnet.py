@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -182,3 +183,22 @@ def main_path_layers(model: ResNet) -> list[tuple[str, nn.Conv2d]]:
     """(name, conv) for every conv on the main path, input to output: where gradients are read."""
     return [(name, m) for name, m in model.named_modules()
             if isinstance(m, nn.Conv2d) and "downsample" not in name]
+
+
+@torch.no_grad()
+def layer_responses(model: ResNet, images: torch.Tensor) -> list[float]:
+    """Standard deviation of each 3x3 layer's response, main path in order, for `images` in eval
+    mode: the output of its batch norm, before the ReLU and before any shortcut is added (the
+    ResNet paper's Fig. 7). Residual branches that stay small mean each block is close to the
+    identity."""
+    norms = [bn for name, bn in model.named_modules()
+             if isinstance(bn, nn.BatchNorm2d) and name.startswith("layer") and "downsample" not in name]
+    stds = []
+    hooks = [bn.register_forward_hook(lambda _m, _in, out: stds.append(out.std().item())) for bn in norms]
+    try:
+        model.eval()(images)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return stds
+

@@ -1,0 +1,40 @@
+import pytest
+import torch
+
+from vp_utils.models import resnet
+from vp_utils.training import batches, fit, fit_together
+
+
+def _runs(seed=0):
+    """Two small nets on the same toy data, each with its own optimiser and batch stream."""
+    images = torch.rand(64, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+    labels = torch.arange(64) % 4
+    runs = {}
+    for name in ["plain8", "resnet8"]:
+        torch.manual_seed(seed)
+        model = resnet(name, num_classes=4, width=4, zero_init_last=False)
+        runs[name] = (model, batches(images, labels, batch_size=16, seed=seed),
+                      torch.optim.AdamW(model.parameters(), lr=1e-2))
+    return runs
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fit_together_matches_each_run_alone_bit_for_bit(workers):
+    together = fit_together(_runs(), 6, workers=workers, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = {name: fit(*run, 6, progress=False) for name, run in _runs().items()}
+    finally:
+        torch.set_num_threads(threads)
+    assert list(together) == ["plain8", "resnet8"]
+    for name in alone:
+        assert together[name]["loss"] == alone[name]["loss"]
+
+
+def test_fit_together_restores_the_thread_count_and_names_bad_workers():
+    threads = torch.get_num_threads()
+    fit_together(_runs(), 1, workers=2, progress=False)
+    assert torch.get_num_threads() == threads
+    with pytest.raises(ValueError, match="workers"):
+        fit_together(_runs(), 1, workers=-1, progress=False)
