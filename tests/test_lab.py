@@ -13,6 +13,7 @@ import pytest
 from lab_session import Lab, _free_port
 
 REPO = Path(__file__).parents[1]
+pytestmark = pytest.mark.xdist_group("lab")  # one server, on one test worker
 
 
 class VpLab(Lab):
