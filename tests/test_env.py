@@ -1,11 +1,13 @@
+import builtins
 import socket
+import sys
 import time
 
 import pytest
 import torch
 
 import vp_utils
-from vp_utils.env import hub_online
+from vp_utils.env import hub_online, in_notebook_kernel, widgets_available
 from vp_utils.reference import WeightsUnavailable, load_pretrained
 
 
@@ -45,3 +47,36 @@ def test_pretrained_weights_fail_fast_and_clearly_offline():
     assert time.perf_counter() - start < 2.0
     with pytest.raises(ValueError, match="no pretrained weights known"):
         load_pretrained("resnet7")
+
+
+def _shell(name: str, base: type):
+    shell_type = type(name, (base,), {})
+    return shell_type.__new__(shell_type)  # the type is what counts; no shell is started
+
+
+@pytest.fixture
+def kernel_shell():
+    from ipykernel.zmqshell import ZMQInteractiveShell
+
+    return ZMQInteractiveShell
+
+
+def test_a_hosted_kernel_shell_under_another_name_keeps_live_explorers(monkeypatch, kernel_shell):
+    """Colab's shell subclasses ipykernel's under a name of its own; explorers stay widgets there."""
+    monkeypatch.setattr(builtins, "get_ipython", lambda: _shell("Shell", kernel_shell), raising=False)
+    monkeypatch.delenv("VP_STATIC", raising=False)
+    assert in_notebook_kernel() and widgets_available()
+    monkeypatch.setenv("VP_STATIC", "1")
+    assert not widgets_available()
+
+
+def test_a_shell_that_is_no_kernel_draws_static_figures(monkeypatch, kernel_shell):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.delenv("VP_STATIC", raising=False)
+    monkeypatch.setattr(builtins, "get_ipython", lambda: _shell("TerminalInteractiveShell", InteractiveShell),
+                        raising=False)
+    assert not in_notebook_kernel() and not widgets_available()
+    monkeypatch.setattr(builtins, "get_ipython", lambda: _shell("Shell", kernel_shell))
+    monkeypatch.setitem(sys.modules, "ipykernel.zmqshell", None)  # ipykernel not installed
+    assert not in_notebook_kernel()

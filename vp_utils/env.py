@@ -171,11 +171,17 @@ def _env_int(name: str, default: int, low: int | None = None, high: int | None =
 
 
 def in_notebook_kernel() -> bool:
-    """True inside a Jupyter kernel (whether or not a frontend is watching)."""
+    """True inside a Jupyter kernel (whether or not a frontend is watching): ipykernel's shell or
+    a subclass of it, as hosted Jupyter runs (Colab's shell has a name of its own)."""
     try:
-        return type(get_ipython()).__name__ == "ZMQInteractiveShell"  # noqa: F821 - defined inside IPython only
+        shell = get_ipython()  # noqa: F821 - defined inside IPython only
     except NameError:
         return False
+    try:  # imported here: a plain script or a terminal IPython needs no ipykernel
+        from ipykernel.zmqshell import ZMQInteractiveShell
+    except ImportError:  # no ipykernel, no kernel
+        return False
+    return isinstance(shell, ZMQInteractiveShell)
 
 
 def widgets_available() -> bool:
