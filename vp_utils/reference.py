@@ -3,15 +3,26 @@
 `from_timm(model)` and `from_open_clip(model)` build our model with the same architecture and
 copy the weights, so a test can prove equality on random weights and a notebook can run ours
 with real ones.
+
+Fetch the weights the notebooks use ahead of offline work, into the Hugging Face cache
+(`HF_HOME`, by default ~/.cache/huggingface):
+
+    python -m vp_utils.reference fetch [NAME ...]
 """
 from __future__ import annotations
 
+import argparse
+import logging
 import re
+import sys
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from .checks import check_texts
 from .env import hub_online
 from .models.resnet import ResNet, ResNetConfig
 from .models.clip import CLIP, TextConfig, clip_vit
@@ -28,6 +39,10 @@ PRETRAINED = {"resnet18": "resnet18.a1_in1k", "resnet50": "resnet50.a1_in1k",
               "vit_small_patch14_dinov2": "vit_small_patch14_dinov2.lvd142m"}
 OPEN_CLIP_PRETRAINED = {"ViT-B-32": "laion2b_s34b_b79k", "ViT-B-16": "laion2b_s34b_b88k",
                         "ViT-B-32-quickgelu": "openai", "ViT-B-16-quickgelu": "openai"}
+# the names the notebooks load (tests/test_fetch.py keeps the two lists equal): `fetch`'s default
+NOTEBOOK_WEIGHTS = ("resnet50", "vit_small_patch16_224", "vit_base_patch16_224.mae", "vit_small_patch16_224.dino",
+                    "vit_small_patch14_dinov2", "ViT-B-32")
+_KNOWN = {**PRETRAINED, **OPEN_CLIP_PRETRAINED}
 
 
 class WeightsUnavailable(RuntimeError):
@@ -154,22 +169,38 @@ def load_pretrained(name: str) -> nn.Module:
 
     Raises WeightsUnavailable (one clear line, within ~2 s) when neither works.
     """
-    if name not in PRETRAINED and name not in OPEN_CLIP_PRETRAINED:
-        raise ValueError(f"no pretrained weights known for {name!r}; choose from "
-                         f"{sorted(PRETRAINED) + sorted(OPEN_CLIP_PRETRAINED)}")
-    start = time.perf_counter()
-    hub_online()  # probes once and switches the hub offline when unreachable
     try:
-        reference = _reference_with_weights(name)
-    except Exception as error:  # hub errors come in many types; all mean the same here
-        seconds = time.perf_counter() - start
-        raise WeightsUnavailable(f"{name}: pretrained weights not cached and the hub is unreachable "
-                                 f"({type(error).__name__}, {seconds:.1f} s); continuing without them") from None
+        reference = _reference(_known(name))
+    except WeightsUnavailable as error:
+        raise WeightsUnavailable(f"{error}; continuing without them") from None
     if name in OPEN_CLIP_PRETRAINED:
         return from_open_clip(reference)
     model = from_timm(reference)
     model.pretrained_cfg = reference.pretrained_cfg
     return model
+
+
+def _known(name: str) -> str:
+    if name not in _KNOWN:
+        raise ValueError(f"no pretrained weights known for {name!r}; choose from "
+                         f"{sorted(PRETRAINED) + sorted(OPEN_CLIP_PRETRAINED)}")
+    return name
+
+
+def _reference(name: str) -> nn.Module:
+    """The timm or open_clip model with its pretrained weights, from the cache or the hub."""
+    start = time.perf_counter()
+    hub_online()  # probes once and switches the hub offline when unreachable
+    silenced = logging.root.manager.disable
+    logging.disable(logging.ERROR)  # open_clip logs each failed download too: the one line below says it
+    try:
+        return _reference_with_weights(name)
+    except Exception as error:  # hub errors come in many types; all mean the same here
+        seconds = time.perf_counter() - start
+        raise WeightsUnavailable(f"{name}: pretrained weights not cached and the hub is unreachable "
+                                 f"({type(error).__name__}, {seconds:.1f} s)") from None
+    finally:
+        logging.disable(silenced)
 
 
 def _reference_with_weights(name: str) -> nn.Module:
@@ -178,3 +209,58 @@ def _reference_with_weights(name: str) -> nn.Module:
         return open_clip.create_model(name, pretrained=OPEN_CLIP_PRETRAINED[name])
     import timm
     return timm.create_model(PRETRAINED[name], pretrained=True)
+
+
+def fetch(names: Sequence[str] = NOTEBOOK_WEIGHTS) -> int:
+    """Download pretrained weights into the Hugging Face cache, where `load_pretrained` finds them
+    offline later. Prints one line per name: its size and folder, or why it could not be had.
+    Returns how many could not."""
+    names = [_known(name) for name in check_texts(names, "names")]
+    failed = 0
+    for name in names:
+        try:
+            _reference(name)
+        except WeightsUnavailable as error:
+            print(f"{error}; not fetched")
+            failed += 1
+            continue
+        folder = hub_folder(name)
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
+        print(f"{name}: {size / 1e6:.0f} MB in {folder}")
+    return failed
+
+
+def hub_folder(name: str) -> Path:
+    """Where the Hugging Face cache keeps `name`'s weights (under HF_HOME, or HF_HUB_CACHE when set)."""
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    return Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=hub_repo(name), repo_type="model")
+
+
+def hub_repo(name: str) -> str:
+    """The Hugging Face repository that `name`'s weights come from."""
+    if name in OPEN_CLIP_PRETRAINED:
+        import open_clip
+        return open_clip.get_pretrained_cfg(name, OPEN_CLIP_PRETRAINED[name])["hf_hub"].strip("/")
+    import timm
+    return timm.models.get_pretrained_cfg(PRETRAINED[name]).hf_hub_id
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vp_utils.reference",
+                                     description="Pretrained weights for the notebooks, ahead of offline use.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    command = commands.add_parser("fetch", help="download into the Hugging Face cache (HF_HOME)")
+    others = sorted(set(_KNOWN) - set(NOTEBOOK_WEIGHTS))
+    command.add_argument("names", nargs="*", default=list(NOTEBOOK_WEIGHTS), metavar="NAME",
+                         help=f"default: the notebooks' {', '.join(NOTEBOOK_WEIGHTS)}; also {', '.join(others)}")
+    args = parser.parse_args(argv)
+    try:
+        return 1 if fetch(args.names) else 0
+    except ValueError as error:
+        parser.error(str(error))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
