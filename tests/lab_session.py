@@ -35,9 +35,19 @@ def find_chromium() -> str | None:
     return next(filter(None, (shutil.which(name) for name in ("chromium", "chromium-browser"))), None)
 
 
+def browser_missing() -> str:
+    """What keeps the JupyterLab tests from running here, '' when nothing: they need a Chromium
+    binary and the playwright package."""
+    missing = []
+    if find_chromium() is None:
+        missing.append("no chromium on PATH (apt-get install chromium; .ci/run installs it)")
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("no playwright package (pip install -e '.[test]')")
+    return "; ".join(missing)
+
+
 def browser_available() -> bool:
-    """Whether the JupyterLab tests can run here: a Chromium binary and the playwright package."""
-    return find_chromium() is not None and importlib.util.find_spec("playwright") is not None
+    return not browser_missing()
 
 
 def _free_port() -> int:

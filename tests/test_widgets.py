@@ -28,3 +28,21 @@ def test_with_a_frontend_it_displays_one_explorer_and_returns_nothing(monkeypatc
 def test_an_explorer_needs_a_control():
     with pytest.raises(ValueError, match="at least one control"):
         widgets.explore(lambda: None)
+
+
+def test_the_browser_tests_say_what_they_miss_and_every_run_shows_skip_reasons(monkeypatch):
+    import importlib.util
+    import shlex
+    import tomllib
+    from pathlib import Path
+
+    import lab_session
+
+    monkeypatch.setattr(lab_session.shutil, "which", lambda name: None)
+    assert lab_session.browser_missing().startswith("no chromium on PATH (apt-get install chromium")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "playwright" else real_find_spec(name))
+    assert "; no playwright package" in lab_session.browser_missing() and not lab_session.browser_available()
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    addopts = shlex.split(pyproject["tool"]["pytest"]["ini_options"]["addopts"])
+    assert any(option.startswith("-r") and "s" in option[2:] for option in addopts)

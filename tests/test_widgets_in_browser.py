@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lab_session import CHROMIUM_FLAGS, Lab, browser_available, find_chromium, run_in_lab
+from lab_session import CHROMIUM_FLAGS, Lab, browser_missing, find_chromium, run_in_lab
 
 REPO = Path(__file__).parents[1]
 SHOTS = REPO / "artifacts" / "browser"
@@ -34,8 +34,8 @@ def _probe_notebook(path: Path, draw_body: str, before: str = "") -> None:
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    if not browser_available():
-        pytest.skip("needs Debian's chromium (apt-get install chromium; .ci/run installs it) and playwright")
+    if missing := browser_missing():
+        pytest.skip(f"widgets untested in JupyterLab, their notebooks run under nbval instead: {missing}")
     from playwright import sync_api
     root = tmp_path_factory.mktemp("lab")
     for name in WITH_EXPLORERS:  # a copy: the lab's autosave must not touch the repo's notebooks
