@@ -12,6 +12,11 @@ run's settings, with their SHA-256 beside them, and every random draw is a funct
 (seed, step), so a resumed run repeats the uninterrupted one exactly. Metrics go to
 OUT/metrics.jsonl, one JSON object per step.
 
+The device is kept fed: --workers processes (default 0 on a CPU, whose cores train, and 2-4 beside
+a GPU) render the batches of the coming steps while the current one trains, into pinned memory
+that is copied to the GPU without blocking, and the losses stay on the device until they are read
+back every LOG_EVERY steps. --amp trains in bf16 autocast on a CUDA GPU.
+
 Every run is guarded: a folder that holds a run is only continued (--resume) or replaced
 (--overwrite); a resume must match the checkpoint's recipe, data and schedule
 (--allow-schedule-change lets --steps, --lr, --warmup and --clip differ); a non-finite loss stops
@@ -35,6 +40,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
 
 from .checkpoint import checksum_path, read_checkpoint, restore, save_checkpoint, write_atomically
 from .env import apply_threads
@@ -47,6 +53,10 @@ PROG = "python -m vp_utils.trainer"
 DATA_FIELDS = ("recipe", "seed", "batch_size", "image_size")
 # how it trains: --allow-schedule-change lets a resume change these
 SCHEDULE_FIELDS = ("steps", "lr", "warmup", "clip")
+# steps between reads of the loss on the host: each read waits for the device to finish its queue
+LOG_EVERY = 10
+# batches each worker keeps ready
+PREFETCH = 2
 
 
 class RunRefused(ValueError):
@@ -69,16 +79,27 @@ class Process:
         return self.rank == 0
 
     def shard(self, tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        """This process's equal slice of each global-batch tensor."""
-        return tuple(t.tensor_split(self.world_size)[self.rank].to(self.device) for t in tensors)
+        """This process's equal slice of each global-batch tensor, where it was made (the CPU)."""
+        if self.world_size == 1:
+            return tuple(tensors)
+        # a copy, so a worker hands over this slice's memory only, not the whole batch's
+        return tuple(t.tensor_split(self.world_size)[self.rank].clone() for t in tensors)
 
-    def mean(self, value: torch.Tensor) -> float:
-        """The mean of `value` over all processes (the global batch's loss)."""
-        value = value.detach().clone()
+    def to_device(self, tensors) -> tuple[torch.Tensor, ...]:
+        """The tensors on this process's device; from pinned memory the copy does not wait."""
+        return tuple(t.to(self.device, non_blocking=True) for t in tensors)
+
+    def reduce(self, value: torch.Tensor) -> torch.Tensor:
+        """The mean of `value` over all processes (the global batch's loss), left on the device."""
+        value = value.detach().float().clone()
         if self.world_size > 1:
             dist.all_reduce(value)
             value /= self.world_size
-        return value.item()
+        return value
+
+    def mean(self, value: torch.Tensor) -> float:
+        """`reduce(value)` read back on the host (waits for the device)."""
+        return self.reduce(value).item()
 
     def barrier(self) -> None:
         """Wait for every process: none writes to the run folder before all have checked it."""
@@ -138,6 +159,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--stop-after", type=int, help="leave after this many steps (a time-limited job), keeping "
                                                        "the schedule of --steps; --resume carries on")
     parser.add_argument("--device", help="default: this process's GPU, else the CPU")
+    parser.add_argument("--workers", type=int, help="processes preparing the coming batches (default: 0 on a CPU, "
+                                                    "whose cores train; 2-4 beside a GPU)")
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast on a CUDA GPU (default: fp32)")
     args = parser.parse_args(argv)
     problem = next(_argument_problems(args), None)
     if problem:
@@ -163,8 +187,22 @@ def _argument_problems(args: argparse.Namespace):
         yield f"--out {args.out} is a file; expected a folder, new or holding a run"
     if args.allow_schedule_change and not args.resume:
         yield "--allow-schedule-change only applies with --resume"
+    if args.workers is not None and args.workers < 0:
+        yield f"--workers must be 0 or more, got {args.workers}"
     if args.device is not None:
         yield from _device_problems(args.device)
+    if args.amp and _device_type(args.device) != "cuda":
+        yield f"--amp is bf16 autocast for a CUDA GPU and this run is on {_device_type(args.device)}; leave out --amp"
+
+
+def _device_type(name: str | None) -> str:
+    """The kind of device a run with --device `name` trains on."""
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        return torch.device(name).type
+    except RuntimeError:
+        return name
 
 
 def _device_problems(name: str):
@@ -220,27 +258,28 @@ def train(args: argparse.Namespace) -> dict:
 
 
 def _run(args, recipe: Recipe, model: nn.Module, optimizer, proc: Process, start: int, metrics: list) -> dict:
-    """Steps start..end, logging each and saving every --save-every steps and at the end."""
+    """Steps start..end, logging each and saving every --save-every steps and at the end. Returns the
+    last step's {"step", "loss", "seconds"} with "data_seconds" (time spent waiting for batches) and
+    the same two for the first step alone (worker start-up, first kernels), which a benchmark leaves out."""
     net = DistributedDataParallel(model) if proc.world_size > 1 else model
-    world = recipe.make_world(args.seed, args.image_size)
     end = min(args.steps, start + args.stop_after) if args.stop_after else args.steps
     checkpoint, saved, last = args.out / "last.pt", start or None, {}
-    began = time.perf_counter()
+    feed = _Feed(batches(recipe, args, proc, start, end), proc)
+    began, pending, first = time.perf_counter(), [], {}
     quiet = 1.0 if sys.stderr.isatty() else 30.0  # a redirected log gets a line every 30 s, not 10 a second
     try:
         with _metrics_log(args.out / "metrics.jsonl", metrics, start) if proc.main else nullcontext() as log:
             for step in progress_bar(range(start, end), args.recipe, disable=not proc.main, initial=start,
                                      total=args.steps, mininterval=quiet):
-                batch = proc.shard(recipe.batch(world, args.seed, step, args.batch_size))
-                loss = proc.mean(_step(recipe, net, model, optimizer, batch, step, args))
-                if not math.isfinite(loss):
-                    raise RunFailed(f"the loss is {loss} at step {step + 1} (lr {optimizer.param_groups[0]['lr']:g}): "
-                                    f"stopped; {_kept(checkpoint, saved)}")
-                last = {"step": step + 1, "loss": loss, "seconds": time.perf_counter() - began}
-                if log:
-                    log.write(json.dumps({**last, "lr": optimizer.param_groups[0]["lr"]}) + "\n")
-                    log.flush()
-                if (step + 1) % args.save_every == 0 or step + 1 == end:
+                loss = proc.reduce(_step(recipe, net, model, optimizer, feed.next(), step, args))
+                pending.append({"step": step + 1, "loss": loss, "seconds": time.perf_counter() - began,
+                                "lr": optimizer.param_groups[0]["lr"]})
+                save = (step + 1) % args.save_every == 0 or step + 1 == end
+                if save or step == start or (step + 1) % LOG_EVERY == 0:
+                    last = {**_read_back(pending, log, _kept(checkpoint, saved)),
+                            "seconds": time.perf_counter() - began, "data_seconds": feed.waited}
+                    pending, first = [], first or {f"first_step_{k}": last[k] for k in ("seconds", "data_seconds")}
+                if save:
                     if not _finite(model):  # a finite loss can still take a step to inf
                         raise RunFailed(f"the weights are not finite after step {step + 1}: stopped without "
                                         f"saving; {_kept(checkpoint, saved)}")
@@ -250,7 +289,74 @@ def _run(args, recipe: Recipe, model: nn.Module, optimizer, proc: Process, start
     except OSError as error:  # a full disk, say: the checkpoint is written atomically, so the last one is whole
         raise RunFailed(f"cannot write {error.filename or args.out} ({error.strerror or error}): stopped; "
                         f"{_kept(checkpoint, saved)}") from error
-    return last
+    finally:
+        feed.close()
+    return {**last, **first}
+
+
+def _read_back(pending: list[dict], log, kept: str) -> dict:
+    """Read the pending steps' losses on the host at once (one wait for the device) and log each;
+    the first non-finite one stops the run. Returns the last step's row."""
+    for row, loss in zip(pending, torch.stack([row["loss"] for row in pending]).tolist()):
+        if not math.isfinite(loss):
+            raise RunFailed(f"the loss is {loss} at step {row['step']} (lr {row['lr']:g}): stopped; {kept}")
+        row = {"step": row["step"], "loss": loss, "seconds": row["seconds"], "lr": row["lr"]}
+        if log:
+            log.write(json.dumps(row) + "\n")
+    if log:
+        log.flush()
+    return {k: row[k] for k in ("step", "loss")}
+
+
+class StepBatches(Dataset):
+    """Item i is this process's shard of global batch `start + i`, made by the recipe from (seed, step)
+    alone, so a worker process can make it ahead of time and exactly as the main process would."""
+
+    def __init__(self, recipe: Recipe, args, proc: Process, start: int, end: int):
+        self.recipe, self.proc, self.start, self.end = recipe, proc, start, end
+        self.seed, self.size = args.seed, args.batch_size
+        self.world = recipe.make_world(args.seed, args.image_size)
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        return self.proc.shard(self.recipe.batch(self.world, self.seed, self.start + i, self.size))
+
+
+def batches(recipe: Recipe, args, proc: Process, start: int, end: int) -> DataLoader:
+    """The shards of steps start..end in order, prepared ahead by --workers processes (none: made in
+    this process when asked for), in pinned memory when they go to a GPU."""
+    workers = default_workers(proc.device) if args.workers is None else args.workers
+    # one pass over the steps, so workers need not persist; the loader's own generator keeps it
+    # from drawing its worker seed out of torch's global stream, which training may use
+    return DataLoader(StepBatches(recipe, args, proc, start, end), batch_size=None, num_workers=workers,
+                      prefetch_factor=PREFETCH if workers else None, pin_memory=proc.device.type == "cuda",
+                      generator=torch.Generator())
+
+
+def default_workers(device: torch.device) -> int:
+    """None on a CPU, where a worker takes a core from training (measured slower on 2 cores); beside a
+    GPU, 2 to 4 as the machine's cores allow."""
+    if device.type == "cpu":
+        return 0
+    return min(4, max(2, (os.cpu_count() or 2) // 4))
+
+
+class _Feed:
+    """The next step's shard on the device, and the seconds the loop has waited for shards so far."""
+
+    def __init__(self, loader: DataLoader, proc: Process):
+        self.shards, self.proc, self.waited = iter(loader), proc, 0.0
+
+    def next(self) -> tuple[torch.Tensor, ...]:
+        began = time.perf_counter()
+        shard = self.proc.to_device(next(self.shards))
+        self.waited += time.perf_counter() - began
+        return shard
+
+    def close(self) -> None:
+        self.shards = None  # the loader's iterator stops its workers when dropped
 
 
 def _step(recipe: Recipe, net: nn.Module, model: nn.Module, optimizer, shard, step: int, args) -> torch.Tensor:
@@ -259,12 +365,19 @@ def _step(recipe: Recipe, net: nn.Module, model: nn.Module, optimizer, shard, st
         group["lr"] = peak_lr(recipe, args) * cosine(step, args.steps, args.warmup)
     if recipe.before_step is not None:
         recipe.before_step(net, step, args.steps)
-    loss = recipe.loss(net, shard)
+    with _precision(args):
+        loss = recipe.loss(net, shard)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), args.clip)
     optimizer.step()
     return loss
+
+
+def _precision(args):
+    """bf16 autocast with --amp (CUDA only: parse_args refuses it elsewhere); bf16 keeps fp32's
+    exponent range, so no loss scaling is needed."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if args.amp else nullcontext()
 
 
 def _finite(model: nn.Module) -> bool:
@@ -360,7 +473,7 @@ def _check_recipe_fits(recipe: Recipe, model: nn.Module, args, proc: Process) ->
     try:
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             world = recipe.make_world(args.seed, args.image_size)
-            loss = recipe.loss(probe, proc.shard(recipe.batch(world, args.seed, 0, args.batch_size)))
+            loss = recipe.loss(probe, proc.to_device(proc.shard(recipe.batch(world, args.seed, 0, args.batch_size))))
     except (ValueError, RuntimeError) as error:
         raise RunRefused(f"--image-size {args.image_size} --batch-size {args.batch_size}: recipe {args.recipe} "
                          f"cannot train on these ({(str(error).strip().splitlines() or [''])[0]})") from error
@@ -411,8 +524,8 @@ def main(argv=None) -> None:
     except RunFailed as error:
         _exit(1, str(error))
     if int(os.environ.get("RANK", 0)) == 0 and last:
-        print(f"{args.recipe}: step {last['step']}, loss {last['loss']:.4f}, {last['seconds']:.0f} s; "
-              f"checkpoint {args.out / 'last.pt'}")
+        print(f"{args.recipe}: step {last['step']}, loss {last['loss']:.4f}, {last['seconds']:.0f} s "
+              f"({last['data_seconds'] / last['seconds']:.0%} waiting for batches); checkpoint {args.out / 'last.pt'}")
 
 
 if __name__ == "__main__":
