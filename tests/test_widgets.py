@@ -1,4 +1,6 @@
 """explore(): one explorer per call, a static figure without a frontend, named errors."""
+import sys
+
 import ipywidgets as w
 import IPython.display
 import pytest
@@ -46,3 +48,19 @@ def test_the_browser_tests_say_what_they_miss_and_every_run_shows_skip_reasons(m
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     addopts = shlex.split(pyproject["tool"]["pytest"]["ini_options"]["addopts"])
     assert any(option.startswith("-r") and "s" in option[2:] for option in addopts)
+
+
+def test_on_colab_an_explorer_switches_on_its_widget_manager(monkeypatch):
+    """Colab's own widget manager predates ipywidgets 8; without its custom one the explorer stays blank."""
+    import types
+
+    switched_on = []
+    output = types.SimpleNamespace(enable_custom_widget_manager=lambda: switched_on.append(True))
+    colab = types.SimpleNamespace(output=output)
+    for name, module in {"google": types.SimpleNamespace(colab=colab), "google.colab": colab,
+                         "google.colab.output": output}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(widgets, "widgets_available", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", lambda box: None)
+    widgets.explore(lambda n: None, n=w.IntSlider(3))
+    assert switched_on == [True]
