@@ -241,8 +241,8 @@ def peak_lr(recipe: Recipe, args) -> float:
 
 
 def train(args: argparse.Namespace) -> dict:
-    """Run (or resume) one recipe; returns {"step", "loss", "seconds"} of the last step run ({} when
-    the run had already reached --steps). Raises RunRefused before writing anything when the run
+    """Run (or resume) one recipe; returns {"step", "loss", "seconds"} of the last step run, with the
+    timings `_run` adds ({} when the run had already reached --steps). Raises RunRefused before writing anything when the run
     folder, checkpoint or arguments do not allow the run, RunFailed when it stops part-way."""
     recipe = get_recipe(args.recipe)
     with process_group(args.device) as proc:
