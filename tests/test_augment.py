@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vp_utils.augment import augment, pick_pairs, simclr_augment, two_views, view_bank
+from vp_utils.augment import augment, pick_pairs, simclr_augment, two_views, view_bank, view_pairs
 
 
 def scenes(n=8):
@@ -61,6 +61,17 @@ def test_view_bank_and_pairs():
         view_bank(x, simclr_augment(32), views=1)
     with pytest.raises(ValueError, match="view-bank rows"):
         pick_pairs(x)
+
+
+def test_view_pairs_repeat_bit_for_bit_beside_another_run():
+    bank = view_bank(scenes(12), simclr_augment(32), views=4)
+    alone = [pair for _, pair in zip(range(5), view_pairs(bank, batch_size=4, seed=3))]
+    torch.manual_seed(0)
+    torch.randint(10, (7,))  # the global generator moves: the pairs must not
+    again = [pair for _, pair in zip(range(5), view_pairs(bank, batch_size=4, seed=3))]
+    assert all(torch.equal(x, y) for p, q in zip(alone, again) for x, y in zip(p, q))
+    other = next(view_pairs(bank, batch_size=4, seed=4))
+    assert not all(torch.equal(x, y) for x, y in zip(alone[0], other))
 
 
 def test_bad_input_is_named():

@@ -32,6 +32,27 @@ def test_fit_together_matches_each_run_alone_bit_for_bit(workers):
         assert together[name]["loss"] == alone[name]["loss"]
 
 
+def test_fit_together_takes_each_runs_own_options():
+    def doubled(model, batch):
+        images, labels = batch
+        return 2 * torch.nn.functional.cross_entropy(model(images), labels)
+
+    runs = _runs()
+    runs["plain8"] = (*runs["plain8"], {"loss_fn": doubled})
+    together = fit_together(runs, 3, workers=2, progress=False)
+    alone = _runs()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        plain = fit(*alone["plain8"], 3, loss_fn=doubled, progress=False)
+        residual = fit(*alone["resnet8"], 3, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert together["plain8"]["loss"] == plain["loss"] and together["resnet8"]["loss"] == residual["loss"]
+    with pytest.raises(ValueError, match="options dict"):
+        fit_together({"bad": (*_runs()["plain8"], "loss")}, 1, progress=False)
+
+
 def test_fit_together_restores_the_thread_count_and_names_bad_workers():
     threads = torch.get_num_threads()
     fit_together(_runs(), 1, workers=2, progress=False)

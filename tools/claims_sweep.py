@@ -22,6 +22,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import run_times  # beside this file
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 TABLE_JSON = REPO / "docs" / "claims.json"
@@ -110,6 +112,7 @@ def record(name: str, entry: dict) -> None:
     TABLE_JSON.parent.mkdir(exist_ok=True)
     TABLE_JSON.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
     TABLE_MD.write_text(render(table))
+    run_times.write_all(name, entry, NOTEBOOKS)  # the header and the README state the time just measured
 
 
 def summarise(runs: dict) -> list[dict]:

@@ -6,10 +6,13 @@ every image gets its own draw, which is what makes two views of one image differ
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torchvision.transforms import v2
 
 from .checks import check_images, check_positive
+from .training import batches
 
 
 # The shapes world's setting (notebook 05 and the `simclr` recipe): milder crops than ImageNet's,
@@ -64,12 +67,22 @@ def view_bank(images: torch.Tensor, transform, views: int = 8) -> torch.Tensor:
     return torch.stack([augment(images, transform) for _ in range(views)], dim=1)
 
 
-def pick_pairs(bank_rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two different views of each image, chosen at random from rows of a `view_bank`."""
+def pick_pairs(bank_rows: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two different views of each image, chosen at random from rows of a `view_bank` (with
+    `generator`, or torch's global one when it is None)."""
     if bank_rows.ndim != 5 or bank_rows.shape[1] < 2:
         raise ValueError(f"expected view-bank rows of shape (batch, views >= 2, 3, H, W), got {tuple(bank_rows.shape)}")
     n, views = bank_rows.shape[:2]
-    first = torch.randint(views, (n,))
-    second = (first + torch.randint(1, views, (n,))) % views  # never the same view twice
+    first = torch.randint(views, (n,), generator=generator)
+    second = (first + torch.randint(1, views, (n,), generator=generator)) % views  # never the same view twice
     rows = torch.arange(n)
     return bank_rows[rows, first], bank_rows[rows, second]
+
+
+def view_pairs(bank: torch.Tensor, batch_size: int, seed: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless minibatches of positive pairs from a `view_bank`: shuffled rows, two different views
+    of each. Every draw comes from generators seeded here, so runs trained side by side in threads
+    (`training.fit_together`) do not share torch's global generator and each repeats bit for bit."""
+    generator = torch.Generator().manual_seed(seed)
+    for (rows,) in batches(bank, batch_size=batch_size, seed=seed):
+        yield pick_pairs(rows, generator)

@@ -83,20 +83,24 @@ def fit(model: nn.Module, data: Iterator, optimizer: torch.optim.Optimizer, step
     return history
 
 
-def fit_together(runs: dict[str, tuple[nn.Module, Iterator, torch.optim.Optimizer]], steps: int,
-                 workers: int | None = None, **fit_options) -> dict[str, History]:
-    """`fit` every (model, data, optimizer) run in `runs`, `workers` of them at a time (default:
-    torch's thread count), each on one thread of its own. Runs share nothing, and one thread per
-    run makes each repeat bit for bit whatever `workers` is: on two cores, two small nets train
-    side by side in about the time of one, where two threads on one small net gain little."""
+def fit_together(runs: dict[str, tuple], steps: int, workers: int | None = None, **fit_options) -> dict[str, History]:
+    """`fit` every run in `runs`, `workers` of them at a time (default: torch's thread count), each
+    on one thread of its own. A run is (model, data, optimizer), or (model, data, optimizer,
+    options) where `options` is a dict of `fit` keywords that override the shared `fit_options`
+    for that run (its own `loss_fn`, say). Runs share nothing, and one thread per run makes each
+    repeat bit for bit whatever `workers` is: on two cores, two small nets train side by side in
+    about the time of one, where two threads on one small net gain little."""
     workers = workers or torch.get_num_threads()
     check_positive(workers, "workers")
+    for name, run in runs.items():
+        if not isinstance(run, tuple) or len(run) not in (3, 4) or (len(run) == 4 and not isinstance(run[3], dict)):
+            raise ValueError(f"run {name!r} must be (model, data, optimizer) or (model, data, optimizer, options dict)")
     threads = torch.get_num_threads()
 
     def one(name):
         torch.set_num_threads(1)  # the thread count is per thread: set it where the run executes
-        model, data, optimizer = runs[name]
-        return fit(model, data, optimizer, steps, desc=name, **fit_options)
+        model, data, optimizer, *own = runs[name]
+        return fit(model, data, optimizer, steps, desc=str(name), **(fit_options | (own[0] if own else {})))
 
     try:
         with ThreadPoolExecutor(workers) as pool:
