@@ -123,3 +123,12 @@ def test_notebooks_assert_their_findings_through_claims(path):
     """Bare asserts remain for exact checks (shapes, equality with timm); measured findings use claim()."""
     code = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
     assert "claim(" in code
+
+
+def test_a_claim_as_a_cells_last_value_adds_no_second_line(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+    shell = InteractiveShell.instance()
+    shell.user_ns["claim"] = claim
+    shell.run_cell('claim("probe vs random", 0.62, 0.40, 0.1)')
+    out = capsys.readouterr().out
+    assert out.count("probe vs random") == 1 and "Claim(" not in out

@@ -33,7 +33,7 @@ def _weights(out):
     return torch.load(out / "last.pt", weights_only=True)["model"]
 
 
-@pytest.mark.parametrize("recipe", ["mae", "simclr", "clip", "clip_vit", "dino", "dinov2", "fusion"])
+@pytest.mark.parametrize("recipe", ["mae", "vit", "simclr", "clip", "clip_vit", "dino", "dinov2", "fusion"])
 def test_a_resumed_run_repeats_the_uninterrupted_one_exactly(tmp_path, recipe):
     _run(tmp_path / "straight", recipe=recipe)
     _run(tmp_path / "resumed", "--stop-after", "3", recipe=recipe)  # as if the job were stopped at step 3
@@ -120,6 +120,7 @@ def test_export_and_load_shipped_check_the_hash(tmp_path):
     path = export(tmp_path / "run", "tiny", shipped=tmp_path / "shipped")
     record = json.loads(path.with_suffix(".json").read_text())
     assert record["recipe"] == "mae" and record["step"] == 2 and "--steps 6" in record["command"]
+    assert "--clip 3.0" in record["command"]  # every schedule setting, so the command reruns the run
     model = get_recipe("mae").build()
     assert load_shipped("tiny", model, shipped=tmp_path / "shipped")["sha256"] == sha256(path)
     assert all(torch.equal(v, _weights(tmp_path / "run")[k]) for k, v in model.state_dict().items())

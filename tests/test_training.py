@@ -59,3 +59,17 @@ def test_fit_together_restores_the_thread_count_and_names_bad_workers():
     assert torch.get_num_threads() == threads
     with pytest.raises(ValueError, match="workers"):
         fit_together(_runs(), 1, workers=-1, progress=False)
+
+
+def test_decay_groups_spare_biases_norms_and_the_named_tables():
+    from vp_utils.models import vit
+    from vp_utils.training import decay_groups
+
+    model = vit("vit_micro", num_classes=5, embed_dim=32)
+    decayed, kept = decay_groups(model, 0.05)
+    names = {id(p): n for n, p in model.named_parameters()}
+    kept_names = {names[id(p)] for p in kept["params"]}
+    assert {"pos_embed", "cls_token", "patch_embed.proj.bias", "norm.weight"} <= kept_names
+    assert all(p.ndim >= 2 for p in decayed["params"]) and "patch_embed.proj.weight" not in kept_names
+    assert decayed["weight_decay"] == 0.05 and kept["weight_decay"] == 0.0
+    assert len(decayed["params"]) + len(kept["params"]) == len(list(model.parameters()))

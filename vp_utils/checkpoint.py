@@ -114,7 +114,7 @@ def export(run: str | Path, name: str, shipped: Path = SHIPPED) -> Path:
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     data = _serialise({"model": state["model"], "step": state["step"], "meta": meta})
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in meta.items()
-                     if k in ("steps", "batch_size", "seed", "lr", "warmup", "image_size") and v is not None)
+                     if k in ("steps", "batch_size", "seed", "lr", "warmup", "clip", "image_size") and v is not None)
     record = {"recipe": meta["recipe"], "command": f"python -m vp_utils.trainer {meta['recipe']} {flags} --out RUN",
               "step": state["step"], "final_loss": round(last["loss"], 4), "train_seconds": round(last["seconds"]),
               "machine": f"{platform.machine()}, {meta.get('world_size', 1)} process(es), torch {torch.__version__}",

@@ -51,6 +51,9 @@ class Claim:
         verdict = "holds" if self.holds else "FAILED"
         return f"claim {verdict}: {self.name}: {self.value:.4g} {relation} {target}"
 
+    def _ipython_display_(self):
+        """As a cell's last value, show nothing: `claim` has already printed its line."""
+
 
 def claim(name: str, value, baseline, margin: float = 0.0, *, factor: float = 1.0,
           higher: bool = True) -> Claim:

@@ -18,7 +18,7 @@ from torch import nn
 
 from .augment import SHAPES_WORLD_VIEWS, simclr_augment, two_views
 from .checks import check_choice
-from .data import ANSWERS, ShapesWorld, caption, questions, words
+from .data import ANSWERS, ShapesWorld, caption, questions, standardise, words
 from .losses import (clip_loss, dino_loss, ibot_patch_loss, koleo_loss, nt_xent, sinkhorn_knopp, teacher_targets,
                      update_center)
 from .models.clip import CLIP, tiny_clip
@@ -44,6 +44,7 @@ class Recipe:
     lr: float = 1e-3
     weight_decay: float = 0.05
     betas: tuple[float, float] = (0.9, 0.95)
+    exempt_from_decay: tuple[str, ...] | None = None  # None: decay every parameter; else `training.decay_groups`
 
     def make_world(self, seed: int, image_size: int = 32) -> ShapesWorld:
         return ShapesWorld(image_size=image_size, seed=seed, **self.world)
@@ -80,6 +81,21 @@ def _patches(world: ShapesWorld) -> int:
 
 def _world_images(world: ShapesWorld, step: int, size: int) -> torch.Tensor:
     return world.render(scene_indices(step, size, len(world))).torch_images()
+
+
+def _vit_model() -> nn.Module:
+    """Notebook 02's ViT: 4 blocks of width 32, 4 heads, 4-pixel patches, naming one of 5 shapes."""
+    return vit("vit_micro", num_classes=5, embed_dim=32)
+
+
+def _vit_batch(world: ShapesWorld, seed: int, step: int, size: int):
+    scenes = world.render(scene_indices(step, size, len(world)))
+    return standardise(scenes.torch_images()), torch.from_numpy(scenes.targets("shape")).long()
+
+
+def _vit_loss(model: nn.Module, shard) -> torch.Tensor:
+    images, shapes = shard
+    return nn.functional.cross_entropy(model(images), shapes)
 
 
 def _simclr_model() -> Embedder:
@@ -136,7 +152,7 @@ def _dino_model() -> DINO:
 def _dino_batch(world: ShapesWorld, seed: int, step: int, size: int):
     """Two 32-px global and two 16-px local crops of standardised scenes, each with its colour
     channels in a random order (`permute_channels`)."""
-    images, generator = (_world_images(world, step, size) - 0.5) / 0.25, step_generator(seed, step)
+    images, generator = standardise(_world_images(world, step, size)), step_generator(seed, step)
     crops = multicrop(images, world.image_size, world.image_size // 2, generator=generator)
     return tuple(permute_channels(crops, generator))
 
@@ -228,6 +244,9 @@ def _fusion_loss(model: nn.Module, shard) -> torch.Tensor:
 
 
 RECIPES = {
+    "vit": Recipe(build=_vit_model, batch=_vit_batch, loss=_vit_loss, lr=1e-3, betas=(0.9, 0.99),
+                  exempt_from_decay=("pos_embed", "cls_token"),
+                  world=dict(background="plain", objects=(1, 1), length=50_000)),
     "mae": Recipe(build=_mae_model, batch=_mae_batch, loss=_mae_loss, lr=1.5e-3,
                   world=dict(background="plain", objects=(1, 3), length=50_000)),
     "simclr": Recipe(build=_simclr_model, batch=_simclr_batch, loss=_simclr_loss, lr=2e-3, betas=(0.9, 0.999),

@@ -46,7 +46,7 @@ from .checkpoint import checksum_path, read_checkpoint, restore, save_checkpoint
 from .env import apply_threads
 from .progress import progress_bar
 from .recipes import RECIPES, Recipe, get_recipe
-from .training import cosine
+from .training import cosine, decay_groups
 
 PROG = "python -m vp_utils.trainer"
 # what a run trains on: a resume that changes one of these trains on other batches than the run did
@@ -229,7 +229,8 @@ def build(recipe: Recipe, args, proc: Process) -> tuple[nn.Module, torch.optim.O
         # on CPU each process normalises by its own shard's statistics
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(proc.device)
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = ([p for p in model.parameters() if p.requires_grad] if recipe.exempt_from_decay is None
+              else decay_groups(model, recipe.weight_decay, recipe.exempt_from_decay))
     optimizer = torch.optim.AdamW(params, lr=peak_lr(recipe, args), weight_decay=recipe.weight_decay,
                                   betas=recipe.betas)
     return model, optimizer

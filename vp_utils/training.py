@@ -109,6 +109,17 @@ def fit_together(runs: dict[str, tuple], steps: int, workers: int | None = None,
         torch.set_num_threads(threads)
 
 
+def decay_groups(model: nn.Module, weight_decay: float, exempt: tuple[str, ...] = ("pos_embed", "cls_token")) -> list[dict]:
+    """AdamW parameter groups as timm makes them: weight decay on weight matrices and kernels, none
+    on biases and norms (every parameter of one dimension) nor on the tables named in `exempt` (a
+    ViT's position embeddings and class token), whose pull towards zero would erase what they hold."""
+    decayed, kept = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (kept if parameter.ndim < 2 or name.rsplit(".", 1)[-1] in exempt else decayed).append(parameter)
+    return [{"params": decayed, "weight_decay": weight_decay}, {"params": kept, "weight_decay": 0.0}]
+
+
 @torch.no_grad()
 def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
     """teacher <- momentum * teacher + (1 - momentum) * student, parameter by parameter

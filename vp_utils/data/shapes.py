@@ -28,6 +28,13 @@ SIZES = {"small": 0.15, "large": 0.23}  # radius as a fraction of the image side
 BACKGROUNDS = ("plain", "noise", "texture")
 TARGETS = ("shape", "colour", "combo", "size", "count")
 MAX_OBJECTS = 3
+GREY, SPREAD = 0.5, 0.25  # standardised pixels: (x - GREY) / SPREAD puts the plain background at 0
+
+
+def standardise(images: torch.Tensor) -> torch.Tensor:
+    """The shapes world's pixels as the ViTs and recipes take them: the grey background at 0,
+    the colours spread over about [-2, 2]."""
+    return (images - GREY) / SPREAD
 _CELLS = 3  # objects sit in distinct cells of a jittered 3x3 grid, so they rarely hide each other
 _RENDER_CHUNK = 512
 
