@@ -48,3 +48,9 @@ def test_a_notebook_without_a_run_time_paragraph_is_named(tmp_path):
     path.write_text(json.dumps(book))
     with pytest.raises(ValueError, match="10_zero_shot.ipynb: its first cell has no paragraph"):
         run_times.write_header(path, {"runs": {"0": {"seconds": 60.0}}})
+
+
+def test_seeds_are_listed_as_ranges():
+    assert run_times.seed_list(["0", "1", "2", "3", "4"]) == "0–4"
+    assert run_times.seed_list(["0", "1", "2", "3", "4", "101"]) == "0–4, 101"
+    assert run_times.seed_list(["3", "7", "8"]) == "3, 7–8"

@@ -25,11 +25,21 @@ def run_time(entry: dict) -> str:
     return f"{low} min" if low == high else f"{low}–{high} min"
 
 
+def seed_list(seeds) -> str:
+    """'0–4, 101' for seeds 0, 1, 2, 3, 4 and 101: runs of consecutive seeds as ranges."""
+    numbers, parts = sorted(int(s) for s in seeds), []
+    for n in numbers:
+        if parts and n == parts[-1][1] + 1:
+            parts[-1][1] = n
+        else:
+            parts.append([n, n])
+    return ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in parts)
+
+
 def header(entry: dict) -> str:
     """The header paragraph a notebook's first cell carries."""
-    seeds = list(entry["runs"])
     return (f"{HEADER_START} {run_time(entry)} per run at `VP_SCALE=small`, measured by the seed sweep "
-            f"(seeds {seeds[0]}–{seeds[-1]}, one CPU thread per run, two runs at a time on 2 cores; "
+            f"(seeds {seed_list(entry['runs'])}, one CPU thread per run, two runs at a time on 2 cores; "
             f"[docs/claims.md](../docs/claims.md)). An upper bound: a laptop with idle cores is faster.")
 
 
