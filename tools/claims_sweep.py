@@ -152,7 +152,7 @@ def render(table: dict) -> str:
         entry = table[name]
         rows = summarise(entry["runs"])
         every_row += rows
-        seeds = ", ".join(entry["runs"])
+        seeds = ", ".join(sorted(entry["runs"], key=int))
         minutes = [run["seconds"] / 60 for run in entry["runs"].values()]
         lines += [f"## {name}", "",
                   f"Code version `{entry['version']}` · seeds {seeds} · {entry['threads']} thread(s) · "
