@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from lab_session import CHROMIUM_FLAGS, browser_missing, find_chromium
+
 REPO = Path(__file__).parents[1]
 CHAPTERS = [f"notebooks/{nb.stem}" for nb in sorted(REPO.glob("notebooks/*.ipynb"))]
 EXECUTED = "notebooks/10_zero_shot"  # the shortest chapter
@@ -81,3 +83,22 @@ def test_rebuild_takes_the_outputs_from_the_cache(book):
     assert "Executing notebook" not in log
     assert re.search(rf"{Path(EXECUTED).name}\.ipynb: Using cached notebook", log)
     assert _outputs(_page(out, EXECUTED)) > 3
+
+
+def test_the_executed_chapter_shows_its_figures_in_chromium(book):
+    if missing := browser_missing():
+        pytest.skip(f"the built book is not opened in a browser: {missing}")
+    from playwright import sync_api
+    out, _ = book
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto((out / "_build" / "html" / f"{EXECUTED}.html").as_uri(), wait_until="load")
+        images = page.eval_on_selector_all("img", "all => all.map(i => [i.src, i.complete ? i.naturalWidth : 0])")
+        chapters = page.eval_on_selector_all("nav.bd-docs-nav a", "all => all.map(a => a.textContent.trim())")
+        browser.close()
+    figures = [(src, width) for src, width in images if "/_images/" in src]
+    assert len(figures) >= 3 and all(width > 0 for _, width in figures), figures  # every figure decoded and drawn
+    assert len(chapters) >= 11 and not errors, (chapters, errors)
