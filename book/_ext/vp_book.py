@@ -10,6 +10,7 @@ from jupyter_cache import get_cache
 
 def setup(app):
     app.connect("config-inited", _execute_only_named)
+    app.connect("html-page-context", _one_of_each_script)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
@@ -31,3 +32,16 @@ def _cached(cache, notebook: Path) -> bool:
     except KeyError:
         return False
     return True
+
+
+def _one_of_each_script(app, pagename, templatename, context, doctree) -> None:
+    """Drop repeated scripts from a page. sphinx-thebe and sphinx-togglebutton each reach the page's
+    list twice in this build, and a second `const THEBE_JS_URL` is a JavaScript error on every page."""
+    seen, kept = set(), []
+    for script in context.get("script_files", []):
+        # an inline script's file name is None or "", depending on which extension added it
+        key = (getattr(script, "filename", script) or "", tuple(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(script)
+    context["script_files"] = kept
