@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vp_utils.augment import augment, pick_pairs, simclr_augment, two_views, view_bank, view_pairs
+from vp_utils.data.augment import augment, pick_pairs, simclr_augment, two_views, view_bank, view_pairs
 
 
 def scenes(n=8):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from vp_utils.claims import ClaimFailed, claim, claim_near
+from vp_utils.lab.claims import ClaimFailed, claim, claim_near
 
 REPO = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO / "tools"))

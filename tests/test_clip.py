@@ -9,8 +9,8 @@ import torch
 from vp_utils.models import resnet, vit
 from vp_utils.models.clip import CLIP, TextConfig, TextTransformer, clip_vit
 from vp_utils.models.vit import Attention, ViTConfig, causal_mask
-from vp_utils.reference import WeightsUnavailable, from_open_clip, from_timm, load_pretrained
-from vp_utils.tokenizer import Vocabulary, bpe_tokenizer
+from vp_utils.pretrained import WeightsUnavailable, from_open_clip, from_timm, load_pretrained
+from vp_utils.data.tokenizer import Vocabulary, bpe_tokenizer
 
 TINY_TEXT = TextConfig(vocab_size=50, context_length=12, width=32, heads=2, layers=2)
 TINY_IMAGE = ViTConfig(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2)

@@ -4,9 +4,11 @@ import math
 import pytest
 import torch
 
-from vp_utils.losses import clip_loss
-from vp_utils.models.clip import contrastive_loss, tiny_clip
-from vp_utils.training import batches, fit
+from vp_utils.objectives import clip_loss
+from vp_utils.models import tiny_clip
+from vp_utils.objectives import clip_objective
+from vp_utils.data import batches
+from vp_utils.training.loop import fit
 
 
 def test_contrastive_loss_is_clip_loss_at_the_learned_temperature_and_trains_the_scale():
@@ -14,7 +16,7 @@ def test_contrastive_loss_is_clip_loss_at_the_learned_temperature_and_trains_the
     model = tiny_clip(vocab_size=20, context_length=6)
     images, ids = torch.rand(4, 3, 32, 32), torch.tensor([[18, 1, 2, 19, 0, 0], [18, 3, 19, 0, 0, 0],
                                                           [18, 4, 5, 6, 19, 0], [18, 7, 19, 0, 0, 0]])
-    out = contrastive_loss(model, (images, ids))
+    out = clip_objective(model, (images, ids))
     image_features, text_features, scale = model(images, ids)
     assert math.isclose(out["loss"].item(), clip_loss(image_features, text_features, 1 / scale).item(), rel_tol=1e-5)
     assert math.isclose(out["logit_scale"].item(), 1 / 0.07, rel_tol=1e-5)
@@ -30,9 +32,9 @@ def test_a_tiny_clip_learns_to_pair_images_with_their_captions(tower):
     ids = torch.zeros(n, length, dtype=torch.long)
     ids[:, 0], ids[:, 1], ids[:, 2] = n + 1, torch.arange(1, n + 1), n + 2  # start, one word each, end
     model = tiny_clip(vocab_size=n + 3, context_length=length, tower=tower)
-    before = contrastive_loss(model.eval(), (images, ids))["loss"].item()
+    before = clip_objective(model.eval(), (images, ids))["loss"].item()
     history = fit(model, batches(images, ids, batch_size=n), torch.optim.AdamW(model.parameters(), lr=3e-3),
-                  steps=120, loss_fn=contrastive_loss, progress=False)
+                  steps=120, loss_fn=clip_objective, progress=False)
     model.eval()
     assert history.final("loss") < 0.3 * before
     assert torch.equal(model.similarity(images, ids).argmax(dim=1), torch.arange(n))

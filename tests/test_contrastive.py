@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vp_utils.losses import alignment, clip_loss, info_nce, nt_xent, uniformity
+from vp_utils.objectives import alignment, clip_loss, info_nce, nt_xent, uniformity
 from vp_utils.models.heads import Embedder, projection_head
 from vp_utils.models import resnet
 
@@ -111,7 +111,7 @@ def test_plot_embedding_projects_to_two_dimensions():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from vp_utils.viz import plot_embedding
+    from vp_utils.lab.figures import plot_embedding
 
     torch.manual_seed(0)
     labels = torch.arange(30) % 3

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from vp_utils.curation import cluster_retrieve, deduplicate
+from vp_utils.analysis.curation import cluster_retrieve, deduplicate
 
 
 def test_deduplicate_keeps_the_first_of_each_group_of_near_copies():

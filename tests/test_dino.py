@@ -1,11 +1,12 @@
 import pytest
 import torch
 
-from vp_utils.attention import keep_mass
-from vp_utils.evaluation import dense_probe, mask_iou, mean_iou, patch_labels
+from vp_utils.analysis.attention import keep_mass
+from vp_utils.analysis.evaluation import dense_probe, mask_iou, mean_iou, patch_labels
 from vp_utils.models import vit
 from vp_utils.models.dino import DINO, DINOHead, MultiCropWrapper
-from vp_utils.training import cosine_ramp, ema_update
+from vp_utils.training import cosine_ramp
+from vp_utils.objectives import ema_update, update_teacher
 
 
 def _dino(out_dim=32):
@@ -48,7 +49,7 @@ def test_teacher_starts_equal_gets_no_gradient_and_follows_by_ema():
         for p in model.student.parameters():
             p.add_(1.0)
     before = [p.clone() for p in model.teacher.parameters()]
-    model.update_teacher(0.9)
+    update_teacher(model, 0.9)
     for b, t, s in zip(before, model.teacher.parameters(), model.student.parameters()):
         assert torch.allclose(t, 0.9 * b + 0.1 * s, atol=1e-6)
     with pytest.raises(ValueError, match="n_global"):
@@ -109,7 +110,7 @@ def test_dense_probe_learns_a_per_patch_linear_map():
 
 
 def test_ibot_branch_hides_masked_patches_behind_the_mask_token():
-    from vp_utils.models.dino import random_patch_mask
+    from vp_utils.objectives import random_patch_mask
     torch.manual_seed(0)
     backbone = vit("vit_micro", embed_dim=32, num_heads=2, depth=1, num_classes=0)
     model = DINO(backbone, DINOHead(32, 16, hidden_dim=24, bottleneck_dim=8), DINOHead(32, 16, hidden_dim=24, bottleneck_dim=8))

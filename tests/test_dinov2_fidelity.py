@@ -1,7 +1,7 @@
 import timm
 import torch
 
-from vp_utils.reference import PRETRAINED, from_timm
+from vp_utils.pretrained import PRETRAINED, from_timm
 
 
 def _randomise(model):

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vp_utils.losses import (dino_loss, entropy, ibot_patch_loss, koleo_loss, sinkhorn_knopp, teacher_targets,
+from vp_utils.objectives import (dino_loss, entropy, ibot_patch_loss, koleo_loss, sinkhorn_knopp, teacher_targets,
                              update_center)
 
 

@@ -10,8 +10,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from vp_utils import distributed
-from vp_utils.losses import clip_loss, nt_xent
+from vp_utils.objectives import distributed
+from vp_utils.objectives import clip_loss, nt_xent
 
 WORLD, SHARD, DIM_IN, DIM = 2, 4, 6, 5
 TIMEOUT_S = 60

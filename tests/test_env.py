@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import vp_utils
-from vp_utils.env import hub_online, in_notebook_kernel, widgets_available
-from vp_utils.reference import WeightsUnavailable, load_pretrained
+from vp_utils.lab.environment import hub_online, in_notebook_kernel, widgets_available
+from vp_utils.pretrained import WeightsUnavailable, load_pretrained
 
 
 def test_setup_seeds_and_reads_the_environment(monkeypatch):

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vp_utils.evaluation import enlarged_features
+from vp_utils.analysis.evaluation import enlarged_features
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
 

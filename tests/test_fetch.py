@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from huggingface_hub import constants
 
-from vp_utils import reference
-from vp_utils.reference import NOTEBOOK_WEIGHTS, fetch, hub_folder, main
+from vp_utils import pretrained as reference
+from vp_utils.pretrained import NOTEBOOK_WEIGHTS, fetch, hub_folder, main
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

@@ -3,11 +3,11 @@ keeps CLIP frozen; Flamingo's gate starts closed."""
 import pytest
 import torch
 
-from vp_utils.losses.language import next_token_loss
+from vp_utils.objectives.fusion import next_token_loss
 from vp_utils.models import resnet, vit
 from vp_utils.models.clip import CLIP, TextConfig, TextTransformer
-from vp_utils.models.fusion import (EarlyFusion, FusionConfig, GatedCrossAttention, LateFusion, prefix_lm_mask,
-                                    question_answer_ids, vision_tokens, vqa_loss)
+from vp_utils.models.fusion import (EarlyFusion, FusionConfig, GatedCrossAttention, LateFusion, prefix_lm_mask, vision_tokens)
+from vp_utils.objectives import question_answer_ids, vqa_loss
 
 CONFIG = FusionConfig(vocab_size=20, num_answers=7, image_size=32, context_length=8, dim=32, depth=2, heads=2)
 
@@ -116,7 +116,7 @@ class _Vocabulary:
 
 
 def test_question_answer_ids_put_the_answer_after_the_prompt():
-    from vp_utils.data.language import Question
+    from vp_utils.data.captions import Question
     vocabulary = _Vocabulary(["what", "colour", "is", "it", "red", "blue", "how", "many"])
     qs = [Question("colour", "what colour is it", "red"), Question("count", "how many", "blue")]
     ids, prompt_lengths, labels = question_answer_ids(vocabulary, qs, ["blue", "red"])
@@ -149,7 +149,7 @@ def test_image_positions_start_as_a_two_dimensional_code():
 
 def test_fusion_batches_turn_through_the_question_types():
     from vp_utils.data import QUESTION_TYPES, ShapesWorld
-    from vp_utils.recipes import fusion_questions
+    from vp_utils.objectives import fusion_questions
     scenes = ShapesWorld(objects=(2, 3), background="plain", length=60).render(range(60))
     kinds = [q.kind for q in fusion_questions(scenes, step=0)]
     assert sorted(set(kinds)) == sorted(QUESTION_TYPES) and max(map(kinds.count, QUESTION_TYPES)) == 10

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from vp_utils import env
-from vp_utils.reference import WeightsUnavailable, load_pretrained
+from vp_utils.lab import environment as env
+from vp_utils.pretrained import WeightsUnavailable, load_pretrained
 
 DEADLINE = 15.0  # seconds a notebook may wait on a stalled hub, at most
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vp_utils.multicrop import multicrop, permute_channels, random_boxes, resized_crops
+from vp_utils.data.multicrop import multicrop, permute_channels, random_boxes, resized_crops
 
 
 def test_whole_image_box_is_the_identity_and_half_size_is_average_pooling():

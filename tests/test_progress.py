@@ -3,11 +3,11 @@ import nbformat
 from nbclient import NotebookClient
 from tqdm.auto import tqdm
 
-from vp_utils.progress import ClosingLine, progress_bar
+from vp_utils.lab.progress import ClosingLine, progress_bar
 
 FIT_THREE_STEPS = """
 import torch
-from vp_utils.training import fit
+from vp_utils.training.loop import fit
 model = torch.nn.Linear(2, 2)
 data = iter([(torch.randn(4, 2), torch.tensor([0, 1, 0, 1]))] * 3)
 fit(model, data, torch.optim.SGD(model.parameters(), lr=0.1), 3, desc="toy");

@@ -7,7 +7,7 @@ import torch
 
 from vp_utils.data import ShapesWorld
 from vp_utils.data import real
-from vp_utils.env import Config
+from vp_utils.lab.environment import Config
 
 WORLD = ShapesWorld(image_size=32, objects=(1, 1), background="plain", target="shape", length=20)
 

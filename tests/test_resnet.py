@@ -3,7 +3,7 @@ import timm
 import torch
 
 from vp_utils.models import count_parameters, layer_responses, main_path_layers, resnet
-from vp_utils.reference import from_timm
+from vp_utils.pretrained import from_timm
 
 
 def _randomise_batch_norm(model):

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from vp_utils.retrieval import (caption_gallery, chance_recall, format_report, modality_gap, recall_at_k,
+from vp_utils.analysis.retrieval import (caption_gallery, chance_recall, format_report, modality_gap, recall_at_k,
                                  retrieval_report)
 
 

@@ -7,9 +7,11 @@ import sys
 import pytest
 import torch
 
-from vp_utils.checkpoint import SHIPPED, export, load_checkpoint, load_shipped, save_checkpoint, sha256, shipped_model
-from vp_utils.recipes import get_recipe, scene_indices
-from vp_utils.trainer import Process, build, parse_args, train
+from vp_utils.training.checkpoint import export, load_checkpoint, load_shipped, save_checkpoint, sha256, SHIPPED
+from vp_utils.training import shipped_model
+from vp_utils.training.recipes import get_recipe
+from vp_utils.data import scene_indices
+from vp_utils.training.trainer import Process, build, parse_args, train
 
 SMALL = ["--steps", "6", "--batch-size", "8", "--warmup", "2"]
 
@@ -21,7 +23,7 @@ def _run(out, *extra, recipe="mae"):
 def _torchrun(out, recipe="mae"):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "vp_utils.trainer", recipe, *SMALL, "--out", str(out)],
+                           "-m", "vp_utils.training.trainer", recipe, *SMALL, "--out", str(out)],
                           env=env, capture_output=True, text=True, timeout=180)
 
 
@@ -139,7 +141,7 @@ def test_every_shipped_checkpoint_matches_its_hash_and_its_recipe(record):
 
 def test_the_command_line_takes_its_thread_count_from_vp_threads(tmp_path):
     """Two jobs at torch's default thread count each on a 2-core laptop run several times slower."""
-    probe = ("import torch, vp_utils.trainer as t; t.train = lambda args: {}; t.main(['mae', '--out', 'x']); "
+    probe = ("import torch, vp_utils.training.trainer as t; t.train = lambda args: {}; t.main(['mae', '--out', 'x']); "
              "print(torch.get_num_threads())")
     env = {**os.environ, "VP_THREADS": "1", "OMP_NUM_THREADS": "2"}
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from vp_utils import trainer
-from vp_utils.recipes import RECIPES, Recipe
-from vp_utils.trainer import LOG_EVERY, Process, RunFailed, batches, default_workers, main, parse_args, train
+from vp_utils.training import trainer
+from vp_utils.training.recipes import RECIPES, Recipe
+from vp_utils.training.trainer import LOG_EVERY, Process, RunFailed, batches, default_workers, main, parse_args, train
 
 CPU = Process(0, 1, torch.device("cpu"))
 

@@ -12,13 +12,13 @@ import pytest
 import torch
 from torch import nn
 
-from vp_utils import checkpoint as checkpoint_module
-from vp_utils.checkpoint import checksum_path, load_checkpoint, load_shipped, read_checkpoint, save_checkpoint, sha256
-from vp_utils.recipes import RECIPES, Recipe
-from vp_utils.trainer import RunFailed, RunRefused, main, parse_args, train
+from vp_utils.training import checkpoint as checkpoint_module
+from vp_utils.training.checkpoint import checksum_path, load_checkpoint, load_shipped, read_checkpoint, save_checkpoint, sha256
+from vp_utils.training.recipes import RECIPES, Recipe
+from vp_utils.training.trainer import RunFailed, RunRefused, main, parse_args, train
 
 RUN = ["--steps", "4", "--batch-size", "4", "--warmup", "1"]
-ERROR = "python -m vp_utils.trainer: error: "
+ERROR = "python -m vp_utils.training.trainer: error: "
 
 
 def _train(out, *extra, recipe="mae"):
@@ -244,7 +244,7 @@ def test_bad_command_lines_get_one_error_line_and_status_2(tmp_path, capsys, arg
 
 def test_an_out_that_names_a_file_is_refused_without_a_traceback(tmp_path):
     (tmp_path / "f").write_text("")
-    done = subprocess.run([sys.executable, "-m", "vp_utils.trainer", "mae", "--out", str(tmp_path / "f")],
+    done = subprocess.run([sys.executable, "-m", "vp_utils.training.trainer", "mae", "--out", str(tmp_path / "f")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"{ERROR}--out {tmp_path / 'f'} is a file; expected a folder, new or holding "

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from vp_utils.models import resnet
-from vp_utils.training import batches, fit, fit_together
+from vp_utils.data import batches
+from vp_utils.training.loop import fit, fit_together
 
 
 def _runs(seed=0):
@@ -63,7 +64,7 @@ def test_fit_together_restores_the_thread_count_and_names_bad_workers():
 
 def test_decay_groups_spare_biases_norms_and_the_named_tables():
     from vp_utils.models import vit
-    from vp_utils.training import decay_groups
+    from vp_utils.training.loop import decay_groups
 
     model = vit("vit_micro", num_classes=5, embed_dim=32)
     decayed, kept = decay_groups(model, 0.05)

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from timm.layers import resample_abs_pos_embed
 
-from vp_utils.attention import attention_rollout, cls_attention_map, mean_attention_distance, patch_distances
+from vp_utils.analysis.attention import attention_rollout, cls_attention_map, mean_attention_distance, patch_distances
 from vp_utils.models import (ViTConfig, VisionTransformer, count_parameters, patchify, resample_pos_embed, unpatchify,
                              vit)
-from vp_utils.reference import PRETRAINED, WeightsUnavailable, from_timm, load_pretrained
+from vp_utils.pretrained import PRETRAINED, WeightsUnavailable, from_timm, load_pretrained
 
 
 def _randomise(model, scale=0.1):

@@ -8,7 +8,7 @@ import torch  # noqa: E402
 
 from matplotlib.collections import QuadMesh  # noqa: E402
 
-from vp_utils.viz import draw_patch_grid, overlay_heatmap, plot_embedding, show_feature_maps, show_images  # noqa: E402
+from vp_utils.lab.figures import draw_patch_grid, overlay_heatmap, plot_embedding, show_feature_maps, show_images  # noqa: E402
 
 
 def test_patch_grid_draws_one_line_per_inner_border():

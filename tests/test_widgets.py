@@ -5,7 +5,7 @@ import ipywidgets as w
 import IPython.display
 import pytest
 
-from vp_utils import widgets
+from vp_utils.lab import explorers as widgets
 
 
 def test_without_a_frontend_it_draws_once_with_the_default_values(monkeypatch):

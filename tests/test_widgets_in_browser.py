@@ -24,7 +24,7 @@ def _probe_notebook(path: Path, draw_body: str, before: str = "") -> None:
     """A small notebook with one explorer whose callback body we choose, after an optional cell."""
     explorer = nbformat.v4.new_code_cell(
         "import ipywidgets as w, matplotlib.pyplot as plt\nimport vp_utils\n"
-        "from vp_utils.widgets import explore\ncfg = vp_utils.setup()\n"
+        "from vp_utils.lab.explorers import explore\ncfg = vp_utils.setup()\n"
         f"def draw(n):\n    plt.figure(figsize=(3, 2))\n    {draw_body}\n"
         "explore(draw, n=w.IntSlider(2, min=1, max=9))")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(before), explorer] if before else [explorer])

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vp_utils.zero_shot import class_prompts, few_shot_indices, prompt_classifier, zero_shot_logits
+from vp_utils.analysis.zero_shot import class_prompts, few_shot_indices, prompt_classifier, zero_shot_logits
 
 
 def fake_encoder(table):

@@ -26,25 +26,17 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import vp_utils  # noqa: E402
-from vp_utils import env  # noqa: E402
-from vp_utils.checks import show  # noqa: E402
-from vp_utils.data import ShapesWorld, caption, questions  # noqa: E402
-from vp_utils.data.language import Question, describe, relation  # noqa: E402
-from vp_utils.evaluation import (accuracy, dense_probe, enlarged_features, knn_accuracy, linear_probe,  # noqa: E402
-                                 mask_iou, mean_iou, patch_labels, predict)
-from vp_utils.models import (Attention, MaskedAutoencoder, PatchEmbed, ResNetConfig, TextConfig,  # noqa: E402
-                             TextTransformer, ViTConfig, causal_mask, clip_vit, patchify, resample_pos_embed, resnet,
-                             unpatchify, vit)
-from vp_utils.models.clip import CLIP, tiny_clip  # noqa: E402
-from vp_utils.models.dino import DINO, DINOHead, random_patch_mask  # noqa: E402
-from vp_utils.models.fusion import (EarlyFusion, FusionConfig, GatedCrossAttention, LateFusion,  # noqa: E402
-                                    prefix_lm_mask, question_answer_ids)
-from vp_utils.models.heads import projection_head  # noqa: E402
-from vp_utils.models.mae import random_masking  # noqa: E402
-from vp_utils.models.resnet import ResNet  # noqa: E402
-from vp_utils.tokenizer import Vocabulary  # noqa: E402
-from vp_utils.retrieval import caption_gallery, chance_recall, modality_gap, recall_at_k, retrieval_report  # noqa: E402
-from vp_utils.zero_shot import class_prompts, few_shot_indices, prompt_classifier, zero_shot_logits  # noqa: E402
+from vp_utils.analysis import (accuracy, caption_gallery, chance_recall, class_prompts, dense_probe,  # noqa: E402
+                               enlarged_features, few_shot_indices, knn_accuracy, linear_probe, mask_iou, mean_iou,
+                               modality_gap, patch_labels, predict, prompt_classifier, recall_at_k, retrieval_report,
+                               zero_shot_logits)
+from vp_utils.data import Question, ShapesWorld, Vocabulary, caption, describe, questions, relation  # noqa: E402
+from vp_utils.lab import environment as env, show  # noqa: E402
+from vp_utils.models import (CLIP, DINO, Attention, DINOHead, EarlyFusion, FusionConfig,  # noqa: E402
+                             GatedCrossAttention, LateFusion, MaskedAutoencoder, PatchEmbed, ResNet, ResNetConfig,
+                             TextConfig, TextTransformer, ViTConfig, causal_mask, clip_vit, patchify, prefix_lm_mask,
+                             projection_head, random_masking, resample_pos_embed, resnet, tiny_clip, unpatchify, vit)
+from vp_utils.objectives import question_answer_ids, random_patch_mask  # noqa: E402
 
 STANDARD = (ValueError, TypeError)
 

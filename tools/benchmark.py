@@ -136,7 +136,7 @@ def time_recipe(recipe: str, steps: int, batch_size: int, workers: int | None = 
     time spent waiting for batches, over all steps but the first, and the workers it used."""
     import torch
 
-    from vp_utils.trainer import default_workers, parse_args, train
+    from vp_utils.training.trainer import default_workers, parse_args, train
 
     if workers is None:
         workers = default_workers(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
@@ -168,7 +168,7 @@ def _one_line(error: Exception) -> str:
 # --- command line ---
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from vp_utils.recipes import RECIPES
+    from vp_utils.training.recipes import RECIPES
 
     parser = argparse.ArgumentParser(prog="python tools/benchmark.py", description=__doc__.split("\n")[0])
     parser.add_argument("--notebooks", help="comma-separated numbers or names (default: all)")
@@ -199,7 +199,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     import torch
 
-    from vp_utils.env import apply_threads
+    from vp_utils.lab.environment import apply_threads
 
     apply_threads(torch.get_num_threads())  # VP_THREADS, as the trainer's command line
     print(f"Machine: {machine()}\n", flush=True)

@@ -1,5 +1,5 @@
 """The seed sweep behind `./vp claims`: execute notebooks headless and offline at several seeds,
-collect every `vp_utils.claims.claim` they make, and write the table of claims.
+collect every `vp_utils.lab.claims.claim` they make, and write the table of claims.
 
     python tools/claims_sweep.py [NOTEBOOK ...] [--seeds 0-4] [--jobs 2]
 

@@ -2,8 +2,8 @@
 
     python tools/trainer_faults.py
 
-Every fault runs the real trainer (`vp_utils.trainer.main`, the entry point of
-`python -m vp_utils.trainer`; a child process where the fault is a SIGKILL) on a tiny `mae` run
+Every fault runs the real trainer (`vp_utils.training.trainer.main`, the entry point of
+`python -m vp_utils.training.trainer`; a child process where the fault is a SIGKILL) on a tiny `mae` run
 (6 steps of 4 scenes) in a temporary folder, on one thread, in well under two minutes. A full disk
 is a real ENOSPC: the file the trainer stages its write in is a link to /dev/full. Outcomes:
 
@@ -37,8 +37,8 @@ os.environ.setdefault("VP_THREADS", "1")
 
 import torch  # noqa: E402  (after VP_THREADS, which the trainer reads)
 
-from vp_utils import trainer  # noqa: E402
-from vp_utils.checkpoint import read_checkpoint  # noqa: E402
+from vp_utils.training import trainer  # noqa: E402
+from vp_utils.training.checkpoint import read_checkpoint  # noqa: E402
 
 RUN = ["mae", "--steps", "6", "--batch-size", "4", "--warmup", "1"]
 LONG = ["mae", "--steps", "20", "--batch-size", "4", "--warmup", "1"]  # long enough to be killed part-way
@@ -61,7 +61,7 @@ class Result:
 
 
 def cli(*argv) -> Result:
-    """`python -m vp_utils.trainer ARGV` in this process: its exit status and what it wrote to stderr."""
+    """`python -m vp_utils.training.trainer ARGV` in this process: its exit status and what it wrote to stderr."""
     err = io.StringIO()
     with redirect_stderr(err), redirect_stdout(io.StringIO()):
         try:
@@ -77,7 +77,7 @@ def cli(*argv) -> Result:
 
 def child(*argv) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "vp_utils.trainer", *map(str, argv)], cwd=REPO, env=env,
+    return subprocess.Popen([sys.executable, "-m", "vp_utils.training.trainer", *map(str, argv)], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -264,8 +264,8 @@ def corrupt_metrics_line(out: Path):
 
 
 def checkpoint_without_settings(out: Path):
-    from vp_utils.checkpoint import save_checkpoint
-    from vp_utils.recipes import get_recipe
+    from vp_utils.training.checkpoint import save_checkpoint
+    from vp_utils.training.recipes import get_recipe
 
     model = get_recipe("mae").build()
     save_checkpoint(out / "last.pt", model, torch.optim.AdamW(model.parameters()), step=3)

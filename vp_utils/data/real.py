@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checks import check_choice, check_non_empty
-from ..env import PROBE_SECONDS, reachable
+from ..lab.checks import check_choice, check_non_empty
+from ..lab.environment import PROBE_SECONDS, reachable
 from .shapes import ShapesWorld
 
 CACHE = Path(__file__).resolve().parents[2] / "data" / "cache"

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ..checks import check_choice, check_int, check_non_empty, check_pair, check_seed, show
+from ..lab.checks import check_choice, check_int, check_non_empty, check_pair, check_seed, show
 
 SHAPES = ("circle", "square", "triangle", "cross", "star")
 COLOURS = {

@@ -3,7 +3,7 @@
 Each tower ends in a linear projection to `embed_dim`; both outputs are L2-normalised, so an
 image-text score is a cosine similarity, multiplied by a learned logit scale (the inverse
 temperature, started at 1/0.07 and capped at 100) before the symmetric InfoNCE loss
-(`vp_utils.losses.clip_loss`). `encode_image` and `encode_text` behave as open_clip's do.
+(`vp_utils.objectives.clip_loss`). `encode_image` and `encode_text` behave as open_clip's do.
 """
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_fields, check_int, check_positive, check_tensor
-from ..losses.contrastive import clip_loss
+from ..lab.checks import check_fields, check_int, check_positive, check_tensor
 from .resnet import resnet
 from .vit import Block, VisionTransformer, ViTConfig, causal_mask, run_blocks, vit
 
@@ -135,11 +134,3 @@ def tiny_clip(vocab_size: int, context_length: int = 24, tower: str = "resnet", 
         vit("vit_micro", num_classes=0, embed_dim=64, num_heads=4, depth=4)
     text = TextTransformer(TextConfig(vocab_size=vocab_size, context_length=context_length, width=64, heads=4, layers=2))
     return CLIP(visual, text, embed_dim)
-
-
-def contrastive_loss(model: CLIP, batch) -> dict[str, torch.Tensor]:
-    """CLIP's objective for `vp_utils.training.fit` on (images, token ids) batches: the symmetric
-    InfoNCE at the model's own learned temperature 1 / scale, with the scale logged beside it."""
-    images, ids = batch
-    image_features, text_features, scale = model(images, ids)
-    return {"loss": clip_loss(image_features, text_features, temperature=1 / scale), "logit_scale": scale.detach()}

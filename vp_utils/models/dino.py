@@ -14,8 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from ..checks import check_int, check_non_empty, check_pair
-from ..training import ema_update
+from ..lab.checks import check_int, check_non_empty, check_pair
 
 
 class DINOHead(nn.Module):
@@ -99,8 +98,8 @@ class MultiCropWrapper(nn.Module):
 
 class DINO(nn.Module):
     """A student MultiCropWrapper, its EMA teacher (a frozen copy that never gets gradients) and the
-    teacher's running center; with a patch_head, DINOv2's iBOT branch too. Train the student's parameters; call `update_teacher` after every
-    optimiser step."""
+    teacher's running center; with a patch_head, DINOv2's iBOT branch too. Train the student's parameters; after every optimiser
+    step, `vp_utils.objectives.update_teacher` moves the teacher towards the student."""
 
     def __init__(self, backbone: nn.Module, head: nn.Module, patch_head: nn.Module | None = None):
         super().__init__()
@@ -124,28 +123,9 @@ class DINO(nn.Module):
             teacher = self.teacher.patch_logits(images)
         return self.student.patch_logits(images, mask), teacher
 
-    @torch.no_grad()
-    def update_teacher(self, momentum: float) -> None:
-        ema_update(self.teacher, self.student, momentum)
-
 
 def _out_dim(head: nn.Module) -> int:
     last = [m for m in head.modules() if isinstance(m, nn.Linear)]
     if not last:
         raise ValueError("the head must end in an nn.Linear layer")
     return last[-1].out_features
-
-
-
-def random_patch_mask(batch: int, patches: int, ratio: tuple[float, float] = (0.1, 0.5),
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """(batch, patches) masks, 1 = hidden: each image hides a random set of patches, its share
-    drawn uniformly from `ratio` (iBOT and DINOv2 mask 10-50% of a global crop's patches)."""
-    check_int(batch, "batch", 1)
-    check_int(patches, "patches", 1)
-    lo, hi = check_pair(ratio, "ratio")
-    if not 0 <= lo <= hi <= 1:
-        raise ValueError(f"ratio must be (lo, hi) with 0 <= lo <= hi <= 1, got {ratio}")
-    share = lo + (hi - lo) * torch.rand(batch, 1, generator=generator)
-    ranks = torch.rand(batch, patches, generator=generator).argsort(dim=1).argsort(dim=1)
-    return (ranks < (share * patches).round()).float()

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..losses.language import next_token_loss
-from ..checks import check_fields, check_images, check_int, show
+from ..lab.checks import check_fields, check_images, check_int, show
 from .clip import CLIP, check_token_ids
 from .mae import sincos_pos_embed
 from .vit import Block, VisionTransformer, run_blocks
@@ -123,7 +122,7 @@ class EarlyFusion(nn.Module):
         Give the question as a prompt (start-of-text and the question, no end-of-text), so that the
         position read has seen the image and the whole question, and nothing after it."""
         tokens = self.forward_tokens(images, ids)[:, self.num_image_tokens:]
-        return self.answer_head(tokens[torch.arange(len(ids)), _last_token(ids) if at is None else at])
+        return self.answer_head(tokens[torch.arange(len(ids)), last_token(ids) if at is None else at])
 
     def lm_logits(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """(B, L, vocab): at each text position, scores for the next token."""
@@ -145,37 +144,9 @@ class EarlyFusion(nn.Module):
         return ids
 
 
-def _last_token(ids: torch.Tensor) -> torch.Tensor:
+def last_token(ids: torch.Tensor) -> torch.Tensor:
+    """Each row's last non-padding position."""
     return (ids != 0).sum(dim=1) - 1
-
-
-def question_answer_ids(vocabulary, questions, answers) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Token ids of "question answer" per row (start, question, answer, end; padded to the longest
-    row), each prompt's length (start + question: the prompt is ids[:, :length]), and each answer's
-    index in `answers` (the classifier's classes)."""
-    questions, answers = list(questions), list(answers)
-    if not questions:
-        raise ValueError("questions must hold at least one question")
-    unknown = [q for q in questions if q.answer not in answers]
-    if unknown:
-        raise ValueError(f"answers has no {unknown[0].answer!r}, the answer to {unknown[0].text!r}")
-    ids = vocabulary([f"{q.text} {q.answer}" for q in questions])
-    prompt_lengths = _last_token(vocabulary([q.text for q in questions]))  # end-of-text's place: length without it
-    labels = torch.tensor([answers.index(q.answer) for q in questions])
-    return ids[:, :int((ids != 0).sum(dim=1).max())], prompt_lengths, labels
-
-
-def vqa_loss(model: EarlyFusion, batch) -> dict[str, torch.Tensor]:
-    """Both heads from one pass over [image ; question answer]: the classifier's cross-entropy at
-    the question's last token, plus the language model's next-token loss on the answer and the
-    end-of-text only (LLaVA's instruction tuning: the question is given, not learned)."""
-    images, ids, prompt_lengths, labels = batch
-    tokens = model.forward_tokens(images, ids)[:, model.num_image_tokens:]
-    logits = model.answer_head(tokens[torch.arange(len(ids)), prompt_lengths - 1])
-    answer = torch.arange(ids.shape[1], device=ids.device)[None] >= prompt_lengths[:, None]
-    classifier, language = F.cross_entropy(logits, labels), next_token_loss(model.lm_head(tokens), ids, learn=answer)
-    return {"loss": classifier + language, "classifier": classifier.detach(), "language": language.detach(),
-            "accuracy": (logits.argmax(1) == labels).float().mean()}
 
 
 class LateFusion(nn.Module):

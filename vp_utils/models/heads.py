@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..checks import check_choice, check_int
+from ..lab.checks import check_choice, check_int
 
 HEADS = ("none", "linear", "mlp")
 

@@ -14,29 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checks import check_images, check_int, check_positive
-from .vit import Block, VisionTransformer, patchify, unpatchify
-
-
-def sincos_pos_embed(grid: int, dim: int, class_token: bool = True) -> torch.Tensor:
-    """MAE's fixed 2-D sine-cosine position embeddings, (1, [1+] grid*grid, dim), raster order:
-    the first half of the channels encodes the column, the second half the row, each as sines
-    and cosines of geometrically spaced frequencies; the class token's row is zero."""
-    check_positive(grid, "grid")
-    if dim % 4:
-        raise ValueError(f"dim must be divisible by 4 (sin and cos for rows and columns), got {dim}")
-    frequencies = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))
-    rows, cols = torch.meshgrid(torch.arange(grid, dtype=torch.float64), torch.arange(grid, dtype=torch.float64),
-                                indexing="ij")
-
-    def encode(position):
-        angles = position.reshape(-1, 1) * frequencies
-        return torch.cat([angles.sin(), angles.cos()], dim=1)
-
-    table = torch.cat([encode(cols), encode(rows)], dim=1)
-    if class_token:
-        table = torch.cat([torch.zeros(1, dim, dtype=torch.float64), table])
-    return table.float().unsqueeze(0)
+from ..lab.checks import check_images, check_int, check_positive
+from .vit import Block, VisionTransformer, patchify, sincos_pos_embed, unpatchify
 
 
 def random_masking(tokens: torch.Tensor, mask_ratio: float, generator: torch.Generator | None = None,
@@ -72,29 +51,6 @@ def visible_count(num_patches: int, mask_ratio: float) -> int:
     if keep < 1:
         raise ValueError(f"mask_ratio {mask_ratio} hides all {num_patches} patches; at least one must stay visible")
     return keep
-
-
-def patch_targets(images: torch.Tensor, patch: int, normalize: bool = False, eps: float = 1e-6) -> torch.Tensor:
-    """What the decoder predicts, (B, N, patch*patch*C): each patch's pixels, or with `normalize`
-    the pixels standardised per patch (MAE's norm_pix_loss): the target is then the patch's
-    texture and edges, not its brightness."""
-    target = patchify(images, patch)
-    if normalize:
-        mean, var = target.mean(dim=-1, keepdim=True), target.var(dim=-1, keepdim=True)
-        target = (target - mean) / (var + eps).sqrt()
-    return target
-
-
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error per patch, averaged over the hidden patches only (mask = 1): copying
-    the visible patches back would teach nothing."""
-    if pred.shape != target.shape or mask.shape != pred.shape[:2]:
-        raise ValueError(f"pred {tuple(pred.shape)}, target {tuple(target.shape)} and mask {tuple(mask.shape)} "
-                         f"must be (B, N, P), (B, N, P) and (B, N)")
-    hidden = mask.sum()
-    if hidden == 0:
-        raise ValueError("the mask hides no patch: the loss over hidden patches is undefined")
-    return (((pred - target) ** 2).mean(dim=-1) * mask).sum() / hidden
 
 
 class MaskedAutoencoder(nn.Module):
@@ -168,27 +124,11 @@ class MaskedAutoencoder(nn.Module):
 
     def forward(self, images: torch.Tensor, mask_ratio: float | None = None,
                 generator: torch.Generator | None = None, noise: torch.Tensor | None = None):
-        """(loss, pred (B, N, patch*patch*C), mask (B, N)) for a batch of images."""
+        """(pred (B, N, patch*patch*C), mask (B, N)) for a batch of images: the decoder's pixels for
+        every patch, and which patches the encoder did not see (1 = hidden). The loss that trains
+        it is `vp_utils.objectives.mae_loss`."""
         latent, mask, ids_restore = self.forward_encoder(images, mask_ratio, generator, noise)
-        pred = self.forward_decoder(latent, ids_restore)
-        target = patch_targets(images, self.patch_size, self.norm_pix_loss)
-        return masked_mse(pred, target, mask), pred, mask
-
-
-def reconstruction_loss(model: MaskedAutoencoder, batch) -> torch.Tensor:
-    """The loss for `vp_utils.training.fit` on batches of (images,)."""
-    return model(batch[0])[0]
-
-
-def mean_colour_baseline(images: torch.Tensor, mask: torch.Tensor, patch: int) -> torch.Tensor:
-    """A guess that needs no learning: every hidden patch painted in the mean colour of the
-    image's visible pixels. Returns (B, N, patch*patch*C) like the decoder."""
-    patches = patchify(images, patch)
-    b, n, _ = patches.shape
-    pixels = patches.reshape(b, n, patch * patch, -1)
-    visible = (1 - mask)[..., None, None]
-    colour = (pixels * visible).sum(dim=(1, 2)) / (visible.sum(dim=(1, 2)) * patch * patch)
-    return colour[:, None, None, :].expand(b, n, patch * patch, -1).reshape(b, n, -1)
+        return self.forward_decoder(latent, ids_restore), mask
 
 
 @torch.no_grad()
@@ -206,7 +146,7 @@ def reconstruct(model: MaskedAutoencoder, images: torch.Tensor, mask_ratio: floa
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    _, pred, mask = model(images.to(device), mask_ratio, generator)
+    pred, mask = model(images.to(device), mask_ratio, generator)
     model.train(was_training)
     p, channels = model.patch_size, images.shape[1]
     patches, hidden, pred = patchify(images.cpu(), p), mask.cpu()[..., None], pred.cpu()

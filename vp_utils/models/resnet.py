@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_fields, check_images, check_int
+from ..lab.checks import check_fields, check_images, check_int
 
 
 def _conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1):
@@ -173,10 +173,6 @@ def resnet(name: str, num_classes: int = 1000, width: int = 16, residual: bool =
 
 IMAGENET_LAYERS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3)),
                    101: ("bottleneck", (3, 4, 23, 3)), 152: ("bottleneck", (3, 8, 36, 3))}
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def main_path_layers(model: ResNet) -> list[tuple[str, nn.Conv2d]]:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_choice, check_fields, check_images, check_int, check_positive
+from ..lab.checks import check_choice, check_fields, check_images, check_int, check_positive
 
 
 def _check_patchable(images: torch.Tensor, patch: int, channels: int | None = None) -> torch.Tensor:
@@ -84,6 +84,27 @@ def resample_pos_embed(pos_embed: torch.Tensor, new_grid: tuple[int, int], old_g
     table = pos_embed.reshape(1, *old_grid, dim).permute(0, 3, 1, 2).float()  # bicubic needs float32
     table = F.interpolate(table, size=new_grid, mode="bicubic", antialias=True)
     return table.permute(0, 2, 3, 1).reshape(1, -1, dim).to(pos_embed.dtype)
+
+
+def sincos_pos_embed(grid: int, dim: int, class_token: bool = True) -> torch.Tensor:
+    """MAE's fixed 2-D sine-cosine position embeddings, (1, [1+] grid*grid, dim), raster order:
+    the first half of the channels encodes the column, the second half the row, each as sines
+    and cosines of geometrically spaced frequencies; the class token's row is zero."""
+    check_positive(grid, "grid")
+    if dim % 4:
+        raise ValueError(f"dim must be divisible by 4 (sin and cos for rows and columns), got {dim}")
+    frequencies = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))
+    rows, cols = torch.meshgrid(torch.arange(grid, dtype=torch.float64), torch.arange(grid, dtype=torch.float64),
+                                indexing="ij")
+
+    def encode(position):
+        angles = position.reshape(-1, 1) * frequencies
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+    table = torch.cat([encode(cols), encode(rows)], dim=1)
+    if class_token:
+        table = torch.cat([torch.zeros(1, dim, dtype=torch.float64), table])
+    return table.float().unsqueeze(0)
 
 
 class Attention(nn.Module):

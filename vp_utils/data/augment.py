@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import torch
 from torchvision.transforms import v2
 
-from .checks import check_images, check_positive
-from .training import batches
+from ..lab.checks import check_images, check_positive
+from .batching import batches
 
 
 # The shapes world's setting (notebook 05 and the `simclr` recipe): milder crops than ImageNet's,

@@ -6,8 +6,10 @@ circle" each name exactly one object, and every answer follows from the labels a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
-from ..checks import check_int, check_seed, show
+from ..lab.checks import check_int, check_seed, show
+from .tokenizer import Vocabulary
 from .shapes import COLOURS, SHAPES, SIZES, Scenes, uniforms
 
 RELATIONS = ("left of", "right of", "above", "below")
@@ -125,3 +127,10 @@ def _side_question(objects: list[dict], pick: float) -> Question:
     comparing two. (Its own random stream: adding it left every other question unchanged.)"""
     obj = objects[int(pick * len(objects))]
     return Question("side", f"is the {describe(obj)} left?", "yes" if obj["x"] < 0.5 else "no")
+
+
+@cache
+def caption_vocabulary() -> Vocabulary:
+    """The vocabulary of every caption and question this world writes, 24 tokens long. Built on
+    first use: it loads the BPE tables, which models that read no text never need."""
+    return Vocabulary([" ".join(words())], context_length=24)

@@ -102,7 +102,7 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-SHIPPED = Path(__file__).resolve().parents[1] / "data" / "checkpoints"
+SHIPPED = Path(__file__).resolve().parents[2] / "data" / "checkpoints"
 
 
 def export(run: str | Path, name: str, shipped: Path = SHIPPED) -> Path:
@@ -115,7 +115,7 @@ def export(run: str | Path, name: str, shipped: Path = SHIPPED) -> Path:
     data = _serialise({"model": state["model"], "step": state["step"], "meta": meta})
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in meta.items()
                      if k in ("steps", "batch_size", "seed", "lr", "warmup", "clip", "image_size") and v is not None)
-    record = {"recipe": meta["recipe"], "command": f"python -m vp_utils.trainer {meta['recipe']} {flags} --out RUN",
+    record = {"recipe": meta["recipe"], "command": f"python -m vp_utils.training.trainer {meta['recipe']} {flags} --out RUN",
               "step": state["step"], "final_loss": round(last["loss"], 4), "train_seconds": round(last["seconds"]),
               "machine": f"{platform.machine()}, {meta.get('world_size', 1)} process(es), torch {torch.__version__}",
               "sha256": hashlib.sha256(data).hexdigest()}
@@ -130,7 +130,7 @@ def load_shipped(name: str, model: nn.Module, shipped: Path = SHIPPED) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no shipped checkpoint {name!r} in {shipped} "
                                 f"(need {path.name} and {record_path.name})")
-    record = _shipped_record(name, shipped)
+    record = shipped_record(name, shipped)
     if not isinstance(record.get("sha256"), str):
         raise ValueError(f"{record_path} records no sha256, so {path.name} cannot be checked: "
                          f"re-export it with its recipe")
@@ -138,15 +138,6 @@ def load_shipped(name: str, model: nn.Module, shipped: Path = SHIPPED) -> dict:
     _check_digest(path, data, hashlib.sha256(data).hexdigest(), record["sha256"], record_path.name)
     restore(_deserialise(path, data, "cpu"), model, source=path)
     return record
-
-
-def shipped_model(name: str, shipped: Path = SHIPPED) -> tuple[nn.Module, dict]:
-    """Build the model of the recipe that trained shipped checkpoint `name`, load it (hash checked)
-    and put it in eval mode; returns (model, record)."""
-    from .recipes import get_recipe  # recipes build models that may themselves load shipped weights
-
-    model = get_recipe(_shipped_record(name, shipped)["recipe"]).build()
-    return model.eval(), load_shipped(name, model, shipped)
 
 
 def _shipped_paths(name: str, shipped: Path) -> tuple[Path, Path]:
@@ -158,7 +149,7 @@ def _shipped_paths(name: str, shipped: Path) -> tuple[Path, Path]:
     return shipped / f"{name}.pt", shipped / f"{name}.json"
 
 
-def _shipped_record(name: str, shipped: Path) -> dict:
+def shipped_record(name: str, shipped: Path) -> dict:
     record_path = _shipped_paths(name, shipped)[1]
     if not record_path.is_file():
         raise FileNotFoundError(f"no shipped checkpoint {name!r} in {shipped} (need {record_path.name})")

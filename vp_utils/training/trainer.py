@@ -1,10 +1,10 @@
 """The command-line trainer for the long recipes, on one process or many.
 
-    python -m vp_utils.trainer mae --steps 2000 --out runs/mae
-    torchrun --nproc_per_node 4 -m vp_utils.trainer mae --steps 2000 --out runs/mae
-    python -m vp_utils.trainer mae --steps 2000 --out runs/mae --resume   # carries on from runs/mae/last.pt
+    python -m vp_utils.training.trainer mae --steps 2000 --out runs/mae
+    torchrun --nproc_per_node 4 -m vp_utils.training.trainer mae --steps 2000 --out runs/mae
+    python -m vp_utils.training.trainer mae --steps 2000 --out runs/mae --resume   # carries on from runs/mae/last.pt
 
-Recipes: the names in vp_utils.recipes.RECIPES (mae, simclr, clip, clip_vit, dino, dinov2, fusion).
+Recipes: the names in vp_utils.training.recipes.RECIPES (mae, simclr, clip, clip_vit, dino, dinov2, fusion).
 Under torchrun every process builds the same global batch from (seed, step) and trains on its
 slice; DistributedDataParallel averages the gradients, so the run equals one process on the
 whole batch. Checkpoints hold plain state (`weights_only=True` loads them), the step and the
@@ -42,13 +42,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
+from ..lab.environment import apply_threads
 from .checkpoint import checksum_path, read_checkpoint, restore, save_checkpoint, write_atomically
-from .env import apply_threads
-from .progress import progress_bar
 from .recipes import RECIPES, Recipe, get_recipe
-from .training import cosine, decay_groups
+from .loop import fit
 
-PROG = "python -m vp_utils.trainer"
+PROG = "python -m vp_utils.training.trainer"
 # what a run trains on: a resume that changes one of these trains on other batches than the run did
 DATA_FIELDS = ("recipe", "seed", "batch_size", "image_size")
 # how it trains: --allow-schedule-change lets a resume change these
@@ -229,11 +228,7 @@ def build(recipe: Recipe, args, proc: Process) -> tuple[nn.Module, torch.optim.O
         # on CPU each process normalises by its own shard's statistics
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(proc.device)
-    params = ([p for p in model.parameters() if p.requires_grad] if recipe.exempt_from_decay is None
-              else decay_groups(model, recipe.weight_decay, recipe.exempt_from_decay))
-    optimizer = torch.optim.AdamW(params, lr=peak_lr(recipe, args), weight_decay=recipe.weight_decay,
-                                  betas=recipe.betas)
-    return model, optimizer
+    return model, recipe.optimizer(model, peak_lr(recipe, args))
 
 
 def peak_lr(recipe: Recipe, args) -> float:
@@ -259,34 +254,40 @@ def train(args: argparse.Namespace) -> dict:
 
 
 def _run(args, recipe: Recipe, model: nn.Module, optimizer, proc: Process, start: int, metrics: list) -> dict:
-    """Steps start..end, logging each and saving every --save-every steps and at the end. Returns the
-    last step's {"step", "loss", "seconds"} with "data_seconds" (time spent waiting for batches) and
-    the same two for the first step alone (worker start-up, first kernels), which a benchmark leaves out."""
+    """Steps start..end through `fit`, logging each and saving every --save-every steps and at the
+    end. Returns the last step's {"step", "loss", "seconds"} with "data_seconds" (time spent waiting
+    for batches) and the same two for the first step alone (worker start-up, first kernels), which a
+    benchmark leaves out."""
     net = DistributedDataParallel(model) if proc.world_size > 1 else model
     end = min(args.steps, start + args.stop_after) if args.stop_after else args.steps
     checkpoint, saved, last = args.out / "last.pt", start or None, {}
     feed = _Feed(batches(recipe, args, proc, start, end), proc)
     began, pending, first = time.perf_counter(), [], {}
     quiet = 1.0 if sys.stderr.isatty() else 30.0  # a redirected log gets a line every 30 s, not 10 a second
+
+    def after_step(step: int, step_metrics: dict) -> None:
+        nonlocal last, pending, first, saved
+        pending.append({"step": step + 1, "loss": proc.reduce(step_metrics["loss"]),
+                        "seconds": time.perf_counter() - began, "lr": optimizer.param_groups[0]["lr"]})
+        save = (step + 1) % args.save_every == 0 or step + 1 == end
+        if save or step == start or (step + 1) % LOG_EVERY == 0:
+            last = {**_read_back(pending, log, _kept(checkpoint, saved)),
+                    "seconds": time.perf_counter() - began, "data_seconds": feed.waited}
+            pending, first = [], first or {f"first_step_{k}": last[k] for k in ("seconds", "data_seconds")}
+        if save:
+            if not _finite(model):  # a finite loss can still take a step to inf
+                raise RunFailed(f"the weights are not finite after step {step + 1}: stopped without "
+                                f"saving; {_kept(checkpoint, saved)}")
+            if proc.main:
+                save_checkpoint(checkpoint, model, optimizer, step + 1, **_settings(args, recipe, proc))
+            saved = step + 1
+
     try:
         with _metrics_log(args.out / "metrics.jsonl", metrics, start) if proc.main else nullcontext() as log:
-            for step in progress_bar(range(start, end), args.recipe, disable=not proc.main, initial=start,
-                                     total=args.steps, mininterval=quiet):
-                loss = proc.reduce(_step(recipe, net, model, optimizer, feed.next(), step, args))
-                pending.append({"step": step + 1, "loss": loss, "seconds": time.perf_counter() - began,
-                                "lr": optimizer.param_groups[0]["lr"]})
-                save = (step + 1) % args.save_every == 0 or step + 1 == end
-                if save or step == start or (step + 1) % LOG_EVERY == 0:
-                    last = {**_read_back(pending, log, _kept(checkpoint, saved)),
-                            "seconds": time.perf_counter() - began, "data_seconds": feed.waited}
-                    pending, first = [], first or {f"first_step_{k}": last[k] for k in ("seconds", "data_seconds")}
-                if save:
-                    if not _finite(model):  # a finite loss can still take a step to inf
-                        raise RunFailed(f"the weights are not finite after step {step + 1}: stopped without "
-                                        f"saving; {_kept(checkpoint, saved)}")
-                    if proc.main:
-                        save_checkpoint(checkpoint, model, optimizer, step + 1, **_settings(args, recipe, proc))
-                    saved = step + 1
+            fit(net, feed, optimizer, args.steps, loss_fn=recipe.loss, warmup=args.warmup, clip=args.clip,
+                device=proc.device, desc=args.recipe, progress=proc.main, before_step=recipe.before_step,
+                lr=peak_lr(recipe, args), start=start, stop=end, after_step=after_step, record=False, amp=args.amp,
+                bar_options={"mininterval": quiet})
     except OSError as error:  # a full disk, say: the checkpoint is written atomically, so the last one is whole
         raise RunFailed(f"cannot write {error.filename or args.out} ({error.strerror or error}): stopped; "
                         f"{_kept(checkpoint, saved)}") from error
@@ -350,7 +351,10 @@ class _Feed:
     def __init__(self, loader: DataLoader, proc: Process):
         self.shards, self.proc, self.waited = iter(loader), proc, 0.0
 
-    def next(self) -> tuple[torch.Tensor, ...]:
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, ...]:
         began = time.perf_counter()
         shard = self.proc.to_device(next(self.shards))
         self.waited += time.perf_counter() - began
@@ -358,27 +362,6 @@ class _Feed:
 
     def close(self) -> None:
         self.shards = None  # the loader's iterator stops its workers when dropped
-
-
-def _step(recipe: Recipe, net: nn.Module, model: nn.Module, optimizer, shard, step: int, args) -> torch.Tensor:
-    """One optimiser step at the scheduled learning rate; returns this process's loss."""
-    for group in optimizer.param_groups:
-        group["lr"] = peak_lr(recipe, args) * cosine(step, args.steps, args.warmup)
-    if recipe.before_step is not None:
-        recipe.before_step(net, step, args.steps)
-    with _precision(args):
-        loss = recipe.loss(net, shard)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-    optimizer.step()
-    return loss
-
-
-def _precision(args):
-    """bf16 autocast with --amp (CUDA only: parse_args refuses it elsewhere); bf16 keeps fp32's
-    exponent range, so no loss scaling is needed."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if args.amp else nullcontext()
 
 
 def _finite(model: nn.Module) -> bool:
@@ -475,6 +458,7 @@ def _check_recipe_fits(recipe: Recipe, model: nn.Module, args, proc: Process) ->
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             world = recipe.make_world(args.seed, args.image_size)
             loss = recipe.loss(probe, proc.to_device(proc.shard(recipe.batch(world, args.seed, 0, args.batch_size))))
+            loss = loss["loss"] if isinstance(loss, dict) else loss
     except (ValueError, RuntimeError) as error:
         raise RunRefused(f"--image-size {args.image_size} --batch-size {args.batch_size}: recipe {args.recipe} "
                          f"cannot train on these ({(str(error).strip().splitlines() or [''])[0]})") from error

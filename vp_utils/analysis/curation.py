@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checks import check_positive
+from ..lab.checks import check_positive
 
 
 def deduplicate(features: torch.Tensor, threshold: float = 0.95) -> torch.Tensor:

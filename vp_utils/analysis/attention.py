@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .checks import check_non_empty
+from ..lab.checks import check_non_empty
 
 
 def _check_attention(attn, name: str = "attention") -> torch.Tensor:

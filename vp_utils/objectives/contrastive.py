@@ -1,10 +1,10 @@
-"""Contrastive objectives: InfoNCE, SimCLR's NT-Xent, CLIP's symmetric loss, and Wang & Isola's
-alignment and uniformity.
+"""Contrastive objectives: InfoNCE, SimCLR's NT-Xent, and Wang & Isola's alignment and uniformity
+(CLIP's symmetric loss is in `objectives.clip`).
 
 Every loss works on L2-normalised embeddings and a temperature tau: logits are cosine
 similarities / tau, and the loss is a cross-entropy that picks each query's positive out of all
-keys. The losses that compare a batch with itself (NT-Xent, CLIP) gather the keys from every
-process (`vp_utils.distributed`) and score only the local queries, so N processes give the same
+keys. The losses that compare a batch with itself (NT-Xent, and CLIP's) gather the keys from every
+process (`vp_utils.objectives.distributed`) and score only the local queries, so N processes give the same
 loss and gradients as one process on the concatenated batch.
 """
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..checks import check_positive
-from ..distributed import all_gather_with_grad, local_rows
+from ..lab.checks import check_positive
+from .distributed import all_gather_with_grad, local_rows
 
 
-def _check_pair(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
+def check_embedding_pair(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
     first, second = names.split(",")
     for name, x in ((first, a), (second, b)):
         if not isinstance(x, torch.Tensor) or x.ndim != 2:
@@ -33,7 +33,7 @@ def info_nce(queries: torch.Tensor, keys: torch.Tensor, temperature: float = 0.1
     Query i's positive is keys[targets[i]] (default: keys[i]); every other key is a negative.
     With N keys, log N - loss is a lower bound on the mutual information between the views.
     """
-    _check_pair(queries, keys, "queries,keys")
+    check_embedding_pair(queries, keys, "queries,keys")
     check_positive(temperature, "temperature")
     if targets is None:
         if len(queries) != len(keys):
@@ -51,7 +51,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     the other 2N - 1 views (itself excluded); the 2N - 2 views of other images are negatives.
     The N images are gathered from every process.
     """
-    _check_pair(z1, z2, "z1,z2")
+    check_embedding_pair(z1, z2, "z1,z2")
     if z1.shape != z2.shape:
         raise ValueError(f"z1 and z2 must be views of the same images, got shapes {tuple(z1.shape)} and {tuple(z2.shape)}")
     check_positive(temperature, "temperature")
@@ -64,26 +64,10 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     return F.cross_entropy(logits, torch.cat([rows + n, rows]))
 
 
-def clip_loss(image_features: torch.Tensor, text_features: torch.Tensor, temperature: float | torch.Tensor = 0.07):
-    """CLIP's symmetric InfoNCE (Radford et al. 2021): images pick their caption among all
-    captions, captions pick their image among all images; the mean of the two cross-entropies.
-    `temperature` may be a learnable tensor (CLIP learns log(1 / temperature))."""
-    _check_pair(image_features, text_features, "image_features,text_features")
-    if len(image_features) != len(text_features):
-        raise ValueError(f"need one caption per image, got {len(image_features)} images and {len(text_features)} captions")
-    if not isinstance(temperature, torch.Tensor):
-        check_positive(temperature, "temperature")
-    images, texts = F.normalize(image_features, dim=1), F.normalize(text_features, dim=1)
-    rows = local_rows(len(images)).to(images.device)
-    image_logits = images @ all_gather_with_grad(texts).T / temperature
-    text_logits = texts @ all_gather_with_grad(images).T / temperature
-    return (F.cross_entropy(image_logits, rows) + F.cross_entropy(text_logits, rows)) / 2
-
-
 def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
     """Wang & Isola (2020): mean ||f(x) - f(x+)||^alpha over positive pairs of normalised
     embeddings. 0 when both views land on the same point; minimised alone, it collapses."""
-    _check_pair(z1, z2, "z1,z2")
+    check_embedding_pair(z1, z2, "z1,z2")
     if z1.shape != z2.shape:
         raise ValueError(f"z1 and z2 must pair up row by row, got shapes {tuple(z1.shape)} and {tuple(z2.shape)}")
     return (F.normalize(z1, dim=1) - F.normalize(z2, dim=1)).norm(dim=1).pow(alpha).mean()

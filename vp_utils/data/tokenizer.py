@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .checks import check_positive, check_texts
+from ..lab.checks import check_positive, check_texts
 
 
 def bpe_tokenizer(context_length: int = 77):

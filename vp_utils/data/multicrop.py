@@ -12,7 +12,7 @@ import math
 import torch
 from torchvision.ops import roi_align
 
-from .checks import check_images, check_positive
+from ..lab.checks import check_images, check_positive
 
 
 def random_boxes(batch: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float] = (3 / 4, 4 / 3),

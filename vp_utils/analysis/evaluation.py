@@ -7,8 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checks import check_callable, check_images, check_int, check_non_empty, check_tensor
-from .data.photos import standardise
+from ..lab.checks import check_callable, check_images, check_int, check_non_empty, check_tensor
+from ..data.photos import standardise
 
 
 @torch.no_grad()

@@ -13,7 +13,14 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..checks import check_non_empty, check_positive
+from torch import nn
+
+from ..data.batching import patch_count, step_generator, step_images
+from ..data.multicrop import multicrop, permute_channels
+from ..data.shapes import ShapesWorld, standardise
+from ..lab.checks import check_int, check_non_empty, check_pair, check_positive
+from ..models.dino import DINO
+from ..schedules import cosine_ramp
 
 
 def teacher_targets(logits: torch.Tensor, center: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -120,3 +127,103 @@ def _check_logits(logits, name: str) -> torch.Tensor:
         raise ValueError(f"{name} must be a tensor of shape (batch, K), got "
                          f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__}")
     return logits
+
+
+def random_patch_mask(batch: int, patches: int, ratio: tuple[float, float] = (0.1, 0.5),
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """(batch, patches) masks, 1 = hidden: each image hides a random set of patches, its share
+    drawn uniformly from `ratio` (iBOT and DINOv2 mask 10-50% of a global crop's patches)."""
+    check_int(batch, "batch", 1)
+    check_int(patches, "patches", 1)
+    lo, hi = check_pair(ratio, "ratio")
+    if not 0 <= lo <= hi <= 1:
+        raise ValueError(f"ratio must be (lo, hi) with 0 <= lo <= hi <= 1, got {ratio}")
+    share = lo + (hi - lo) * torch.rand(batch, 1, generator=generator)
+    ranks = torch.rand(batch, patches, generator=generator).argsort(dim=1).argsort(dim=1)
+    return (ranks < (share * patches).round()).float()
+
+
+@torch.no_grad()
+def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
+    """teacher <- momentum * teacher + (1 - momentum) * student, parameter by parameter
+    (momentum 1 freezes the teacher; 0 copies the student)."""
+    if not 0 <= momentum <= 1:
+        raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+    teacher_params, student_params = list(teacher.parameters()), list(student.parameters())
+    if len(teacher_params) != len(student_params) or any(t.shape != s.shape for t, s in zip(teacher_params, student_params)):
+        raise ValueError("teacher and student must have the same architecture")
+    for t, s in zip(teacher_params, student_params):
+        t.mul_(momentum).add_(s.detach(), alpha=1 - momentum)
+
+
+def update_teacher(dino: DINO, momentum: float) -> None:
+    """The teacher takes in the student's latest weights (an EMA with this momentum)."""
+    ema_update(dino.teacher, dino.student, momentum)
+
+
+def teacher_step(model: nn.Module, step: int, total: int, momentum: tuple[float, float] = (0.97, 1.0)) -> None:
+    """The hook before each optimiser step: the teacher takes in the student's last update, its
+    momentum rising along a half cosine from momentum[0] to momentum[1] over the run."""
+    update_teacher(getattr(model, "module", model), cosine_ramp(step, total, *momentum))
+
+
+def dino_views(images: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
+    """Two global crops at the images' size and two local ones at half of it, each with its colour
+    channels in a random order, so that colour alone cannot tell one scene's crops from another's."""
+    size = images.shape[-1]
+    return permute_channels(multicrop(images, size, size // 2, generator=generator), generator)
+
+
+def distill(dino: DINO, student: list[torch.Tensor], teacher: list[torch.Tensor], centering: bool = True,
+            teacher_temp: float = 0.04, student_temp: float = 0.1) -> dict[str, torch.Tensor]:
+    """DINO's loss on the class tokens' head outputs: the teacher's centered (unless `centering` is
+    off) and sharpened at `teacher_temp`, the running center updated. Returns the loss with what
+    tells collapse apart: the targets' entropy, the KL left, and how many output dimensions are used."""
+    center = dino.center if centering else torch.zeros_like(dino.center)
+    targets = [teacher_targets(t, center, teacher_temp) for t in teacher]
+    if centering:
+        dino.center = update_center(dino.center, torch.cat(teacher), momentum=0.9)
+    loss = dino_loss(student, targets, student_temp)
+    targets = torch.cat(targets)
+    h = entropy(targets)
+    return {"loss": loss, "teacher entropy": h, "KL": loss.detach() - h,
+            "dimensions in use": entropy(targets.mean(dim=0, keepdim=True)).exp()}
+
+
+def dino_objective(model: nn.Module, crops, **switches) -> dict[str, torch.Tensor]:
+    """The training step's loss on a batch of crops (global ones first); `switches` are `distill`'s
+    ablations (centering=False, teacher_temp=...)."""
+    return distill(getattr(model, "module", model), *model(list(crops)), **switches)
+
+
+def dino_batch(world: ShapesWorld, seed: int, step: int, size: int) -> tuple[torch.Tensor, ...]:
+    """Global batch `step`: `dino_views` of its standardised scenes."""
+    return tuple(dino_views(standardise(step_images(world, step, size)), step_generator(seed, step)))
+
+
+def dinov2_batch(world: ShapesWorld, seed: int, step: int, size: int) -> tuple[torch.Tensor, ...]:
+    """DINO's crops, then an iBOT mask for each global crop (10-50% of its patches hidden)."""
+    crops = dino_batch(world, seed, step, size)
+    return (*crops, random_patch_mask(2 * size, patch_count(world), generator=step_generator(seed + 1, step)))
+
+
+def dinov2_objective(model: nn.Module, batch, koleo_weight: float = 0.1) -> dict[str, torch.Tensor]:
+    """DINOv2's loss from one student pass over the masked global crops: DINO's on the class token
+    (with the local crops), iBOT's at the masked patches (teacher targets by Sinkhorn-Knopp over
+    those patches), and `koleo_weight` x KoLeo on each global crop's class tokens."""
+    dino = getattr(model, "module", model)
+    *crops, mask = batch
+    globals_, mask = torch.cat(crops[:2]), mask.to(crops[0].device)
+    with torch.no_grad():
+        teacher = dino.teacher.encode(globals_)
+        teacher_patches = dino.teacher.patch_head(teacher[:, 1:])
+    student = dino.student.encode(globals_, mask)
+    student_cls = list(dino.student.head(student[:, 0]).chunk(2)) + dino.student(list(crops[2:]))
+    parts = distill(dino, student_cls, dino.teacher.head(teacher[:, 0]).chunk(2))
+    hidden = mask.bool()
+    targets = torch.zeros_like(teacher_patches)
+    targets[hidden] = sinkhorn_knopp(teacher_patches[hidden], temperature=0.04)
+    ibot = ibot_patch_loss(dino.student.patch_head(student[:, 1:]), targets, mask, 0.1)
+    koleo = sum(koleo_loss(c) for c in student[:, 0].chunk(2)) / 2
+    return {"loss": parts["loss"] + ibot + koleo_weight * koleo, "DINO": parts["loss"].detach(),
+            "iBOT": ibot.detach(), "KoLeo": koleo.detach()}

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checks import (check_callable, check_finite, check_int, check_non_empty, check_seed, check_tensor, check_texts,
+from ..lab.checks import (check_callable, check_finite, check_int, check_non_empty, check_seed, check_tensor, check_texts,
                      show)
 
 

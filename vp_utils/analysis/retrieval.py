@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .checks import check_finite, check_int, check_non_empty, check_tensor, check_texts, show
+from ..lab.checks import check_finite, check_int, check_non_empty, check_tensor, check_texts, show
 
 DIRECTIONS = ("image→text", "text→image")
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from tqdm.auto import tqdm
 
-from .env import in_notebook_kernel, widgets_available
+from .environment import in_notebook_kernel, widgets_available
 
 
 def progress_bar(iterable: Iterable, desc: str, disable: bool = False, **tqdm_options):

@@ -7,7 +7,7 @@ with real ones.
 Fetch the weights the notebooks use ahead of offline work, into the Hugging Face cache
 (`HF_HOME`, by default ~/.cache/huggingface):
 
-    python -m vp_utils.reference fetch [NAME ...]
+    python -m vp_utils.pretrained fetch [NAME ...]
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checks import check_texts
-from .env import hub_online
+from .lab.checks import check_texts
+from .lab.environment import hub_online
 from .models.resnet import ResNet, ResNetConfig
 from .models.clip import CLIP, TextConfig, clip_vit
 from .models.vit import VisionTransformer, ViTConfig
@@ -180,6 +180,16 @@ def load_pretrained(name: str) -> nn.Module:
     return model
 
 
+def pretrained(name: str) -> nn.Module | None:
+    """`load_pretrained(name)`, or None with one printed line saying why when the
+    weights are neither cached nor reachable: a notebook's optional section then skips itself."""
+    try:
+        return load_pretrained(name)
+    except WeightsUnavailable as missing:
+        print(missing)
+        return None
+
+
 def _known(name: str) -> str:
     if name not in _KNOWN:
         raise ValueError(f"no pretrained weights known for {name!r}; choose from "
@@ -248,7 +258,7 @@ def hub_repo(name: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vp_utils.reference",
+    parser = argparse.ArgumentParser(prog="python -m vp_utils.pretrained",
                                      description="Pretrained weights for the notebooks, ahead of offline use.")
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("fetch", help="download into the Hugging Face cache (HF_HOME)")

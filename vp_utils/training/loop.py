@@ -1,17 +1,20 @@
-"""One small fit loop: a fixed number of steps (never a wall-clock budget, so results do not
-depend on the machine), a progress bar, a cosine schedule and a metrics history."""
+"""The one training loop: a fixed number of steps (never a wall-clock budget, so results do not
+depend on the machine), a warm-up and cosine schedule, gradient clipping, a progress bar and a
+metrics history. Notebooks call it directly or through `run`; the command-line trainer calls it
+with its processes, checkpoints and logs around it."""
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_non_empty, check_positive
-from .progress import progress_bar
+from ..lab.checks import check_non_empty, check_positive
+from ..lab.progress import progress_bar
+from ..objectives.classification import classification_loss
+from ..schedules import cosine
 
 
 class History(dict):
@@ -28,57 +31,47 @@ class History(dict):
         return sum(tail) / len(tail)
 
 
-def batches(*tensors: torch.Tensor, batch_size: int, seed: int = 0) -> Iterator[tuple[torch.Tensor, ...]]:
-    """Endless shuffled minibatches of aligned tensors (a new permutation every epoch)."""
-    n = len(check_non_empty(tensors[0], "tensors[0]"))
-    if any(len(t) != n for t in tensors):
-        raise ValueError(f"tensors must be equally long, got lengths {[len(t) for t in tensors]}")
-    check_positive(batch_size, "batch_size")
-    generator = torch.Generator().manual_seed(seed)
-    while True:
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, max(n - batch_size, 0) + 1, batch_size):  # drop the ragged last batch
-            pick = order[start:start + batch_size]
-            yield tuple(t[pick] for t in tensors)
-
-
-def classification_loss(model: nn.Module, batch) -> dict[str, torch.Tensor]:
-    """Cross-entropy and accuracy for an (images, labels) batch."""
-    images, labels = batch
-    logits = model(images)
-    return {"loss": F.cross_entropy(logits, labels), "accuracy": (logits.argmax(1) == labels).float().mean()}
-
-
-def cosine(step: int, total: int, warmup: int = 0) -> float:
-    """Learning-rate factor: linear warm-up, then cosine decay from 1 to 0."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
 def fit(model: nn.Module, data: Iterator, optimizer: torch.optim.Optimizer, steps: int,
         loss_fn: Callable = classification_loss, warmup: int = 0, clip: float | None = None,
-        device: torch.device | str = "cpu", desc: str = "train", progress: bool = True) -> History:
-    """Train for `steps` minibatches from `data`; loss_fn(model, batch) returns a tensor or a
-    dict with "loss" and other metrics. Returns the per-step History."""
+        device: torch.device | str = "cpu", desc: str = "train", progress: bool = True, *,
+        before_step: Callable[[nn.Module, int, int], None] | None = None, lr: float | None = None,
+        start: int = 0, stop: int | None = None, after_step: Callable[[int, dict], None] | None = None,
+        record: bool = True, amp: bool = False, bar_options: dict | None = None) -> History:
+    """Train on the minibatches of `data`, one per step, for steps `start`..`stop` (default: all
+    `steps`) of a `steps`-long schedule. loss_fn(model, batch) returns a tensor or a dict with
+    "loss" and other metrics. Each step: the learning rate (peak `lr`, default the optimiser's
+    first, times the warm-up and cosine factor), `before_step(model, step, steps)` (an EMA teacher,
+    say), the loss, backward, clipping to `clip`, the optimiser's step, then
+    `after_step(step, metrics)`. Returns the per-step History (empty with record=False, which
+    leaves the metrics on the device for `after_step` to read when it likes)."""
     check_positive(steps, "steps")
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine(s, steps, warmup))
+    stop = steps if stop is None else stop
+    # the peak stays with the optimiser, so a second `fit` on it schedules from the same peak
+    peaks = [group.setdefault("initial_lr", group["lr"]) if lr is None else lr for group in optimizer.param_groups]
     history = History()
     model.to(device).train()
-    bar = progress_bar(range(steps), desc, disable=not progress, leave=True)
-    for _, batch in zip(bar, data):
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
+    bar = progress_bar(range(start, stop), desc, disable=not progress, leave=True, initial=start, total=steps,
+                       **(bar_options or {}))
+    for step, batch in zip(bar, data):
+        for group, peak in zip(optimizer.param_groups, peaks):
+            group["lr"] = peak * cosine(step, steps, warmup)
+        if before_step is not None:
+            before_step(model, step, steps)
         batch = tuple(t.to(device, non_blocking=True) for t in batch)
-        out = loss_fn(model, batch)
+        with autocast:
+            out = loss_fn(model, batch)
         metrics = out if isinstance(out, dict) else {"loss": out}
         optimizer.zero_grad(set_to_none=True)
         metrics["loss"].backward()
         if clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
-        schedule.step()
-        history.log(**{k: v.detach() for k, v in metrics.items()}, lr=schedule.get_last_lr()[0])
-        bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", refresh=False)
+        if record:
+            history.log(**{k: v.detach() for k, v in metrics.items()}, lr=optimizer.param_groups[0]["lr"])
+            bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", refresh=False)
+        if after_step is not None:
+            after_step(step, metrics)
     bar.close()
     return history
 
@@ -118,23 +111,3 @@ def decay_groups(model: nn.Module, weight_decay: float, exempt: tuple[str, ...] 
         if parameter.requires_grad:
             (kept if parameter.ndim < 2 or name.rsplit(".", 1)[-1] in exempt else decayed).append(parameter)
     return [{"params": decayed, "weight_decay": weight_decay}, {"params": kept, "weight_decay": 0.0}]
-
-
-@torch.no_grad()
-def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
-    """teacher <- momentum * teacher + (1 - momentum) * student, parameter by parameter
-    (momentum 1 freezes the teacher; 0 copies the student)."""
-    if not 0 <= momentum <= 1:
-        raise ValueError(f"momentum must be in [0, 1], got {momentum}")
-    teacher_params, student_params = list(teacher.parameters()), list(student.parameters())
-    if len(teacher_params) != len(student_params) or any(t.shape != s.shape for t, s in zip(teacher_params, student_params)):
-        raise ValueError("teacher and student must have the same architecture")
-    for t, s in zip(teacher_params, student_params):
-        t.mul_(momentum).add_(s.detach(), alpha=1 - momentum)
-
-
-def cosine_ramp(step: int, total: int, start: float, end: float) -> float:
-    """A value that moves from `start` (step 0) to `end` (step `total` and after) along half a
-    cosine: DINO's schedule for the teacher momentum (0.996 -> 1) and the weight decay."""
-    check_positive(total, "total")
-    return end + (start - end) * cosine(step, total)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 
-from .env import widgets_available
+from .environment import widgets_available
 
 
 def explore(draw: Callable, **controls) -> None:

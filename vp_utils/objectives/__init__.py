@@ -1,0 +1,30 @@
+"""What each method trains its model to do, one module per method: its losses, its batches (a
+pure function of (world, seed, step, size)) and its hooks, with the ablation switches as
+parameters, so a notebook's experiment runs the very function the trainer runs.
+
+    classification   cross-entropy on labelled images (01, 02)
+    contrastive      InfoNCE, NT-Xent, alignment and uniformity (04, 05)
+    simclr           two augmented views and NT-Xent (05)
+    mae              masked patches and their pixel loss (03)
+    dino             self-distillation: DINO, iBOT and KoLeo, the EMA teacher (06, 07)
+    clip             the symmetric image-caption loss (08-10)
+    fusion           answering questions about images, classifier and language model (11)
+"""
+from .classification import classification_loss, shape_batch
+from .clip import clip_batch, clip_loss, clip_objective
+from .contrastive import alignment, info_nce, nt_xent, uniformity
+from .dino import (distill, dino_batch, dino_loss, dino_objective, dino_views, dinov2_batch, dinov2_objective,
+                   ema_update, entropy, ibot_patch_loss, koleo_loss, random_patch_mask, sinkhorn_knopp, teacher_step,
+                   teacher_targets, update_center, update_teacher)
+from .distributed import all_gather_with_grad
+from .fusion import fusion_batch, fusion_questions, next_token_loss, question_answer_ids, vqa_loss
+from .mae import mae_batch, mae_loss, mae_objective, masked_mse, mean_colour_baseline, patch_targets
+from .simclr import simclr_batch, simclr_objective
+
+__all__ = ["alignment", "all_gather_with_grad", "classification_loss", "clip_batch", "clip_loss", "clip_objective",
+           "dino_batch", "dino_loss", "dino_objective", "dino_views", "dinov2_batch", "dinov2_objective", "distill",
+           "ema_update", "entropy", "fusion_batch", "fusion_questions", "ibot_patch_loss", "info_nce", "koleo_loss",
+           "mae_batch", "mae_loss", "mae_objective", "masked_mse", "mean_colour_baseline", "next_token_loss",
+           "nt_xent", "patch_targets", "question_answer_ids", "random_patch_mask", "shape_batch", "simclr_batch",
+           "simclr_objective", "sinkhorn_knopp", "teacher_step", "teacher_targets", "uniformity", "update_center",
+           "update_teacher", "vqa_loss"]

@@ -1,0 +1,76 @@
+"""Early fusion's objective (notebook 11): answer a question about an image, twice over: a classifier
+reads the answer at the question's last token, and the language model writes it, predicting each
+next token from the image and the tokens before it."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.batching import step_scenes
+from ..data.captions import ANSWERS, Question, caption_vocabulary, questions
+from ..data.shapes import Scenes, ShapesWorld
+from ..models.fusion import last_token
+
+
+def next_token_loss(logits: torch.Tensor, ids: torch.Tensor, learn: torch.Tensor | None = None,
+                    pad: int = 0) -> torch.Tensor:
+    """Cross-entropy of logits[:, t] against ids[:, t + 1], over the positions that count:
+    never padding, and only where `learn` (B, L) is True when given (e.g. the answer, not the
+    question, as LLaVA trains)."""
+    if logits.ndim != 3 or logits.shape[:2] != ids.shape:
+        raise ValueError(f"logits must be (batch, length, vocab) matching ids {tuple(ids.shape)}, "
+                         f"got {tuple(logits.shape)}")
+    targets = ids[:, 1:]
+    counts = targets != pad
+    if learn is not None:
+        counts &= learn[:, 1:]
+    if not counts.any():
+        raise ValueError("no target token to learn: every position is padding or excluded")
+    return F.cross_entropy(logits[:, :-1][counts], targets[counts])
+
+
+def question_answer_ids(vocabulary, questions, answers) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token ids of "question answer" per row (start, question, answer, end; padded to the longest
+    row), each prompt's length (start + question: the prompt is ids[:, :length]), and each answer's
+    index in `answers` (the classifier's classes)."""
+    questions, answers = list(questions), list(answers)
+    if not questions:
+        raise ValueError("questions must hold at least one question")
+    unknown = [q for q in questions if q.answer not in answers]
+    if unknown:
+        raise ValueError(f"answers has no {unknown[0].answer!r}, the answer to {unknown[0].text!r}")
+    ids = vocabulary([f"{q.text} {q.answer}" for q in questions])
+    prompt_lengths = last_token(vocabulary([q.text for q in questions]))  # end-of-text's place: length without it
+    labels = torch.tensor([answers.index(q.answer) for q in questions])
+    return ids[:, :int((ids != 0).sum(dim=1).max())], prompt_lengths, labels
+
+
+def vqa_loss(model: nn.Module, batch) -> dict[str, torch.Tensor]:
+    """Both heads from one pass over [image ; question answer]: the classifier's cross-entropy at
+    the question's last token, plus the language model's next-token loss on the answer and the
+    end-of-text only (LLaVA's instruction tuning: the question is given, not learned)."""
+    images, ids, prompt_lengths, labels = batch
+    model = getattr(model, "module", model)  # under DistributedDataParallel, the EarlyFusion inside
+    tokens = model.forward_tokens(images, ids)[:, model.num_image_tokens:]
+    logits = model.answer_head(tokens[torch.arange(len(ids)), prompt_lengths - 1])
+    answer = torch.arange(ids.shape[1], device=ids.device)[None] >= prompt_lengths[:, None]
+    classifier, language = F.cross_entropy(logits, labels), next_token_loss(model.lm_head(tokens), ids, learn=answer)
+    return {"loss": classifier + language, "classifier": classifier.detach(), "language": language.detach(),
+            "accuracy": (logits.argmax(1) == labels).float().mean()}
+
+
+def fusion_questions(scenes: Scenes, step: int, seed: int = 0) -> list[Question]:
+    """One question per scene, its type turning with the scene index and the step: every batch
+    holds each type about equally, and a scene seen again is asked something else."""
+    chosen = []
+    for i, index in enumerate(scenes.index):
+        available = questions(scenes, i, seed=seed + step)
+        chosen.append(available[(int(index) + step) % len(available)])
+    return chosen
+
+
+def fusion_batch(world: ShapesWorld, seed: int, step: int, size: int) -> tuple[torch.Tensor, ...]:
+    """Global batch `step`: the images, "question answer" token ids, prompt lengths and answer indices."""
+    scenes = step_scenes(world, step, size)
+    return (scenes.torch_images(), *question_answer_ids(caption_vocabulary(), fusion_questions(scenes, step, seed), ANSWERS))

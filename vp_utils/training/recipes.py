@@ -1,0 +1,155 @@
+"""The recipes: for each method, the model it trains, its world, its objective and its usual
+optimiser settings. `run` trains one live in a notebook; `python -m vp_utils.training.trainer`
+trains the same for longer, on one process or many, and `shipped_model` loads what it trained.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
+
+import torch
+from torch import nn
+
+from .. import objectives as obj
+from ..data.captions import ANSWERS, caption_vocabulary
+from ..data.shapes import ShapesWorld
+from ..lab.checks import check_choice
+from ..models.clip import CLIP, tiny_clip
+from ..models.dino import DINO, DINOHead
+from ..models.fusion import EarlyFusion, FusionConfig
+from ..models.heads import Embedder, projection_head
+from ..models.mae import MaskedAutoencoder
+from ..models.resnet import resnet
+from ..models.vit import vit
+from .checkpoint import SHIPPED, load_shipped, shipped_record
+from .loop import History, decay_groups, fit
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one method trains: model, global batches, objective and its usual optimiser settings."""
+    build: Callable[[], nn.Module]
+    batch: Callable[[ShapesWorld, int, int, int], tuple[torch.Tensor, ...]]  # (world, seed, step, size)
+    loss: Callable[[nn.Module, tuple[torch.Tensor, ...]], torch.Tensor | dict]
+    world: dict = field(default_factory=dict)
+    before_step: Callable[[nn.Module, int, int], None] | None = None  # (model, step, total), e.g. an EMA teacher
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.95)
+    exempt_from_decay: tuple[str, ...] | None = None  # None: decay every parameter; else `decay_groups`
+
+    def make_world(self, seed: int, image_size: int = 32) -> ShapesWorld:
+        return ShapesWorld(image_size=image_size, seed=seed, **self.world)
+
+    def optimizer(self, model: nn.Module, lr: float | None = None) -> torch.optim.AdamW:
+        """AdamW over the trainable parameters at this recipe's settings (peak `lr`, default its own)."""
+        params = ([p for p in model.parameters() if p.requires_grad] if self.exempt_from_decay is None
+                  else decay_groups(model, self.weight_decay, self.exempt_from_decay))
+        return torch.optim.AdamW(params, lr=lr or self.lr, weight_decay=self.weight_decay, betas=self.betas)
+
+    def batches(self, seed: int, size: int, image_size: int = 32, start: int = 0):
+        """Global batches start, start + 1, ... of this recipe's world, each a pure function of (seed, step)."""
+        world, step = self.make_world(seed, image_size), start
+        while True:
+            yield self.batch(world, seed, step, size)
+            step += 1
+
+
+def _mae_model() -> MaskedAutoencoder:
+    return MaskedAutoencoder(vit("vit_micro", num_classes=0), decoder_dim=64, decoder_depth=2, decoder_heads=4)
+
+
+def _vit_model() -> nn.Module:
+    """Notebook 02's ViT: 4 blocks of width 32, 4 heads, 4-pixel patches, naming one of 5 shapes."""
+    return vit("vit_micro", num_classes=5, embed_dim=32)
+
+
+def _simclr_model() -> Embedder:
+    """Notebook 05's network: a ResNet-8 of width 16 and an MLP head."""
+    encoder = resnet("resnet8", num_classes=0, width=16)
+    return Embedder(encoder, projection_head(encoder.num_features, 128, 64))
+
+
+def _clip_model(tower: str = "resnet") -> CLIP:
+    """Notebook 08's CLIP: a ResNet-8 image tower (as CLIP's RN50, in miniature), a causal text tower;
+    tower="vit" is notebook 10's comparison (4 blocks, 64 wide, 4-pixel patches)."""
+    vocabulary = caption_vocabulary()
+    return tiny_clip(len(vocabulary), vocabulary.context_length, tower=tower)
+
+
+def _dino_head() -> DINOHead:
+    """256 prototypes behind a head with batch norm: without it a fresh ViT's near-identical
+    outputs are flattened by centering."""
+    return DINOHead(64, 256, hidden_dim=256, bottleneck_dim=64, use_bn=True)
+
+
+def _dino_model() -> DINO:
+    """Notebook 06's setting: a ViT of width 64, 4 blocks and 4 heads."""
+    return DINO(vit("vit_micro", embed_dim=64, num_heads=4, depth=4, num_classes=0), _dino_head())
+
+
+def _dinov2_model() -> DINO:
+    """The DINO setting plus what DINOv2 adds to the model: LayerScale in every block (starting at 1,
+    where DINOv2's long runs start at 1e-5; notebook 07 says why) and a separate iBOT head for the
+    patch tokens."""
+    backbone = vit("vit_micro", embed_dim=64, num_heads=4, depth=4, num_classes=0, init_values=1.0)
+    return DINO(backbone, _dino_head(), patch_head=_dino_head())
+
+
+def _fusion_model() -> EarlyFusion:
+    """Notebook 11's early fusion: the shipped CLIP's ResNet-8 (notebook 08), frozen as in LLaVA, its
+    8x8 feature map as 64 image tokens; a 4-block, 64-wide transformer."""
+    vocabulary, clip = caption_vocabulary(), _clip_model()
+    load_shipped("clip", clip)
+    config = FusionConfig(vocab_size=len(vocabulary), num_answers=len(ANSWERS),
+                          context_length=vocabulary.context_length)
+    return EarlyFusion(clip.visual, config)
+
+
+PLAIN = dict(background="plain", length=50_000)
+RECIPES = {
+    "vit": Recipe(build=_vit_model, batch=obj.shape_batch, loss=obj.classification_loss, lr=1e-3, betas=(0.9, 0.99),
+                  exempt_from_decay=("pos_embed", "cls_token"), world=dict(PLAIN, objects=(1, 1))),
+    "mae": Recipe(build=_mae_model, batch=obj.mae_batch, loss=obj.mae_objective, lr=1.5e-3,
+                  world=dict(PLAIN, objects=(1, 3))),
+    "simclr": Recipe(build=_simclr_model, batch=obj.simclr_batch, loss=obj.simclr_objective, lr=2e-3,
+                     betas=(0.9, 0.999), weight_decay=1e-4, world=dict(PLAIN, objects=(1, 1))),
+    "clip": Recipe(build=_clip_model, batch=obj.clip_batch, loss=obj.clip_objective, lr=2e-3, betas=(0.9, 0.98),
+                   weight_decay=0.1, world=dict(PLAIN, objects=(1, 2), held_out=(("red", "circle"), ("blue", "square"),
+                                                                                ("green", "triangle")))),
+    "fusion": Recipe(build=_fusion_model, batch=obj.fusion_batch, loss=obj.vqa_loss, lr=1e-3,
+                     world=dict(PLAIN, objects=(2, 3))),
+    "dino": Recipe(build=_dino_model, batch=obj.dino_batch, loss=obj.dino_objective, before_step=obj.teacher_step,
+                   lr=5e-4, betas=(0.9, 0.999), weight_decay=0.04, world=dict(PLAIN, objects=(1, 3))),
+    "dinov2": Recipe(build=_dinov2_model, batch=obj.dinov2_batch, loss=obj.dinov2_objective,
+                     before_step=obj.teacher_step, lr=5e-4, betas=(0.9, 0.999), weight_decay=0.04,
+                     world=dict(PLAIN, objects=(1, 3))),
+}
+RECIPES["clip_vit"] = replace(RECIPES["clip"], build=partial(_clip_model, tower="vit"))  # same data, loss and optimiser
+
+
+def get_recipe(name: str) -> Recipe:
+    check_choice(name, RECIPES, "recipe")
+    return RECIPES[name]
+
+
+def run(recipe: str | Recipe, steps: int, batch_size: int = 64, seed: int = 0, *, lr: float | None = None,
+        warmup: int = 50, clip: float = 3.0, image_size: int = 32, **fit_options) -> tuple[nn.Module, History]:
+    """Train a recipe from its initial weights (drawn at `seed`) for `steps` global batches, in this
+    process: what the command-line trainer runs with the same arguments, step for step, without its
+    checkpoints and logs. Returns (model, History)."""
+    name, recipe = (recipe, get_recipe(recipe)) if isinstance(recipe, str) else ("recipe", recipe)
+    torch.manual_seed(seed)  # the initial weights
+    model = recipe.build()
+    history = fit(model, recipe.batches(seed, batch_size, image_size), recipe.optimizer(model, lr), steps,
+                  loss_fn=recipe.loss, warmup=warmup, clip=clip, before_step=recipe.before_step,
+                  **{"desc": name, **fit_options})
+    return model, history
+
+
+def shipped_model(name: str, shipped=SHIPPED) -> tuple[nn.Module, dict]:
+    """Build the model of the recipe that trained shipped checkpoint `name`, load it (hash checked)
+    and put it in eval mode; returns (model, record)."""
+    model = get_recipe(shipped_record(name, shipped)["recipe"]).build()
+    return model.eval(), load_shipped(name, model, shipped)
