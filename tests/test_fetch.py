@@ -19,8 +19,8 @@ def _code(path: Path) -> str:
 
 def test_the_default_names_are_the_ones_the_notebooks_load():
     code = "\n".join(_code(path) for path in sorted(NOTEBOOKS.glob("*.ipynb")))
-    named = re.findall(r"load_pretrained\(\s*[\"']([^\"']+)[\"']\s*\)", code)
-    assert len(named) == code.count("load_pretrained("), "a load_pretrained call whose name is not a literal"
+    named = re.findall(r"\bpretrained\(\s*[\"']([^\"']+)[\"']\s*\)", code)
+    assert len(named) == len(re.findall(r"\bpretrained\(", code)), "a pretrained call whose name is not a literal"
     assert sorted(set(named)) == sorted(NOTEBOOK_WEIGHTS)
 
 

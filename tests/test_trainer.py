@@ -7,10 +7,9 @@ import sys
 import pytest
 import torch
 
-from vp_utils.training.checkpoint import export, load_checkpoint, load_shipped, save_checkpoint, sha256, SHIPPED
-from vp_utils.training import shipped_model
-from vp_utils.training.recipes import get_recipe
 from vp_utils.data import scene_indices
+from vp_utils.training import get_recipe, run, shipped_model
+from vp_utils.training.checkpoint import SHIPPED, export, load_checkpoint, load_shipped, save_checkpoint, sha256
 from vp_utils.training.trainer import Process, build, parse_args, train
 
 SMALL = ["--steps", "6", "--batch-size", "8", "--warmup", "2"]
@@ -147,3 +146,12 @@ def test_the_command_line_takes_its_thread_count_from_vp_threads(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == "1"
+
+
+@pytest.mark.parametrize("recipe", ["vit", "dinov2"])
+def test_run_in_a_notebook_is_the_trainer_step_for_step(tmp_path, recipe):
+    """One loop: `run` repeats the command-line trainer's losses bit for bit (a classifier, and the
+    recipe with a before-step hook, an EMA teacher)."""
+    _run(tmp_path, recipe=recipe)
+    _, history = run(recipe, 6, batch_size=8, warmup=2, progress=False)
+    assert history["loss"] == _losses(tmp_path)

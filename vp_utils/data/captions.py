@@ -22,9 +22,13 @@ _CAPTION_STREAM, _QUESTION_STREAM, _SIDE_STREAM = 11, 12, 13
 
 @dataclass(frozen=True)
 class Question:
+    """A question about one scene, its kind (one of QUESTION_TYPES) and its one-word answer; `subject`
+    is how a colour or shape question names its object, as (attribute, value): ("shape", "star")
+    in "what colour is the star?"."""
     kind: str
     text: str
     answer: str
+    subject: tuple[str, str] | None = None
 
 
 def words() -> list[str]:
@@ -78,8 +82,9 @@ def questions(scenes: Scenes, i: int, seed: int = 0) -> list[Question]:
     objects = _scene_objects(scenes, i, seed)
     u = uniforms(seed, scenes.index[i:i + 1], _QUESTION_STREAM, 8)[0]
     target = objects[int(u[0] * len(objects))]
-    qs = [Question("colour", f"what colour is the {target['shape']}?", target["colour"]),
-          Question("shape", f"what shape is the {target['colour']} object?", target["shape"]),
+    qs = [Question("colour", f"what colour is the {target['shape']}?", target["colour"], ("shape", target["shape"])),
+          Question("shape", f"what shape is the {target['colour']} object?", target["shape"],
+                   ("colour", target["colour"])),
           Question("count", "how many objects are there?", NUMBERS[len(objects) - 1]),
           _existence_question(objects, u[1], u[2], u[3])]
     if len(objects) > 1:
