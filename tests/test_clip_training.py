@@ -4,14 +4,13 @@ import math
 import pytest
 import torch
 
-from vp_utils.objectives import clip_loss
-from vp_utils.models import tiny_clip
-from vp_utils.objectives import clip_objective
 from vp_utils.data import batches
-from vp_utils.training.loop import fit
+from vp_utils.models import tiny_clip
+from vp_utils.objectives import clip_loss, clip_objective
+from vp_utils.training import fit
 
 
-def test_contrastive_loss_is_clip_loss_at_the_learned_temperature_and_trains_the_scale():
+def test_clip_objective_is_clip_loss_at_the_learned_temperature_and_trains_the_scale():
     torch.manual_seed(0)
     model = tiny_clip(vocab_size=20, context_length=6)
     images, ids = torch.rand(4, 3, 32, 32), torch.tensor([[18, 1, 2, 19, 0, 0], [18, 3, 19, 0, 0, 0],

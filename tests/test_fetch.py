@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import constants
 
-from vp_utils import pretrained as reference
+from vp_utils import pretrained as weights
 from vp_utils.pretrained import NOTEBOOK_WEIGHTS, fetch, hub_folder, main
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -47,7 +47,7 @@ def test_each_fetched_name_is_printed_with_its_size_and_folder(cache, monkeypatc
         (folder / "snapshots").mkdir()
         (folder / "snapshots" / "model.safetensors").symlink_to(folder / "blobs" / "abc")
 
-    monkeypatch.setattr(reference, "_reference_with_weights", download)
+    monkeypatch.setattr(weights, "_reference_with_weights", download)
     assert fetch(["resnet50", "ViT-B-32"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"resnet50: 2 MB in {cache / 'models--timm--resnet50.a1_in1k'}",
@@ -55,7 +55,7 @@ def test_each_fetched_name_is_printed_with_its_size_and_folder(cache, monkeypatc
 
 
 def test_an_unknown_name_is_refused_before_any_download(cache, monkeypatch, capsys):
-    monkeypatch.setattr(reference, "_reference_with_weights", pytest.fail)
+    monkeypatch.setattr(weights, "_reference_with_weights", pytest.fail)
     with pytest.raises(ValueError, match="no pretrained weights known for 'resnet7'"):
         fetch(["resnet50", "resnet7"])
     with pytest.raises(TypeError, match="names must be a list of strings"):

@@ -76,6 +76,17 @@ def test_simclr_trains_under_torchrun_with_negatives_gathered_across_processes(t
     assert len(losses) == 6 and all(0 < loss < 10 for loss in losses)
 
 
+@pytest.mark.parametrize("recipe", ["dinov2", "fusion"])
+def test_objectives_that_call_parts_of_the_model_average_their_gradients_under_torchrun(tmp_path, recipe):
+    """DINOv2's and early fusion's objectives call parts of the model (encoder, heads, token pass), not
+    its forward; the trainer runs each objective inside DistributedDataParallel's forward, so the
+    processes' weights stay equal. The trainer compares them at every save and stops the run when
+    they differ."""
+    done = _torchrun(tmp_path / "two", recipe)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(_losses(tmp_path / "two")) == 6
+
+
 def test_checkpoints_load_without_pickled_code_and_restore_state(tmp_path):
     model = torch.nn.Linear(3, 2)
     optimizer = torch.optim.AdamW(model.parameters())

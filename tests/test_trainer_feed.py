@@ -8,7 +8,7 @@ from torch import nn
 
 from vp_utils.training import trainer
 from vp_utils.training.recipes import RECIPES, Recipe
-from vp_utils.training.trainer import LOG_EVERY, Process, RunFailed, batches, default_workers, main, parse_args, train
+from vp_utils.training.trainer import LOG_EVERY, Process, RunFailed, default_workers, step_loader, main, parse_args, train
 
 CPU = Process(0, 1, torch.device("cpu"))
 
@@ -18,7 +18,7 @@ def _args(recipe, *extra):
 
 
 def _sequence(recipe, start, end, workers, proc=CPU):
-    return list(batches(RECIPES[recipe], _args(recipe, "--workers", str(workers)), proc, start, end))
+    return list(step_loader(RECIPES[recipe], _args(recipe, "--workers", str(workers)), proc, start, end))
 
 
 def _equal(first, second):

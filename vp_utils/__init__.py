@@ -7,6 +7,7 @@
     analysis     probes, attention maps, retrieval, zero-shot classification, curation
     pretrained   real weights from timm and open_clip, when they can be had
     lab          notebook plumbing: setup, claims, figures, explorers, progress bars
+    schedules    warm-up and cosine schedules, DINO's momentum ramp
 """
 from .lab.environment import Config, setup
 

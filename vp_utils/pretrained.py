@@ -1,4 +1,5 @@
-"""Reference models (timm, open_clip) to ours, and real pretrained weights when they can be had.
+"""Real pretrained weights in our models, when they can be had: `pretrained(name)` returns the model
+or None with one line saying why; `load_pretrained(name)` raises `WeightsUnavailable` instead.
 
 `from_timm(model)` and `from_open_clip(model)` build our model with the same architecture and
 copy the weights, so a test can prove equality on random weights and a notebook can run ours
@@ -19,7 +20,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from .lab.checks import check_texts

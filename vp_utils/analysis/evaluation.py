@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..lab.checks import check_callable, check_images, check_int, check_non_empty, check_tensor
-from ..data.photos import standardise
+from ..data.photos import normalise_pixels
 
 
 @torch.no_grad()
@@ -37,7 +37,7 @@ def enlarged_features(fn: Callable[[torch.Tensor], torch.Tensor], images: torch.
 
     def enlarged(x):
         x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)  # bicubic overshoots
-        return fn(standardise(x, mean, std))
+        return fn(normalise_pixels(x, mean, std))
     return predict(enlarged, images, batch_size, device)
 
 

@@ -1,7 +1,7 @@
 """Data that needs no download: the procedural shapes world, its captions and questions, photos
 shipped with packages, real datasets when a network is there, and the views methods train on."""
 from .augment import SHAPES_WORLD_VIEWS, augment, pick_pairs, simclr_augment, two_views, view_bank, view_pairs
-from .batching import batches, patch_count, scene_indices, step_generator, step_images, step_scenes
+from .batching import batches, patch_count, scene_indices, step_generator, step_images, step_scenes, step_seed
 from .captions import (ANSWERS, CAPTION_TEMPLATES, QUESTION_TYPES, RELATIONS, Question, caption, caption_vocabulary,
                        describe, questions, relation, words)
 from .multicrop import multicrop, permute_channels, resized_crops
@@ -17,4 +17,4 @@ __all__ = ["ANSWERS", "BACKGROUNDS", "CAPTION_TEMPLATES", "COLOURS", "QUESTION_T
            "class_captions", "describe", "digits", "images_for_scale", "multicrop", "patch_count", "permute_channels",
            "photo_batch", "photos", "pick_pairs", "questions", "real_dataset", "real_for_scale", "real_train_test",
            "relation", "resized_crops", "scene_indices", "simclr_augment", "standardise", "step_generator",
-           "step_images", "step_scenes", "two_views", "view_bank", "view_pairs", "words"]
+           "step_images", "step_scenes", "step_seed", "two_views", "view_bank", "view_pairs", "words"]

@@ -36,9 +36,14 @@ def scene_indices(step: int, size: int, world_length: int) -> np.ndarray:
     return (np.arange(size) + step * size) % world_length
 
 
+def step_seed(seed: int, step: int) -> int:
+    """The seed of global batch `step`'s random draws: one per (seed, step), the same on every process."""
+    return seed * 1_000_003 + step
+
+
 def step_generator(seed: int, step: int) -> torch.Generator:
-    """One random stream per (seed, step), the same on every process."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+    """A generator of global batch `step`'s random draws."""
+    return torch.Generator().manual_seed(step_seed(seed, step))
 
 
 def step_scenes(world: ShapesWorld, step: int, size: int) -> Scenes:

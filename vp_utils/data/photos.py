@@ -24,7 +24,7 @@ def photos(size: int | None = 224) -> dict[str, np.ndarray]:
     return {name: _prepare(image, size) for name, image in images.items()}
 
 
-def standardise(images: torch.Tensor, mean, std) -> torch.Tensor:
+def normalise_pixels(images: torch.Tensor, mean, std) -> torch.Tensor:
     """Images (n, 3, H, W) in [0, 1] less a pretrained model's per-channel mean, over its std: the
     input the model saw in training."""
     mean, std = (torch.as_tensor(v, dtype=images.dtype, device=images.device).reshape(1, 3, 1, 1) for v in (mean, std))
@@ -38,7 +38,7 @@ def photo_batch(pictures: dict[str, np.ndarray], names: Iterable[str], mean, std
     missing = [name for name in names if name not in pictures]
     if missing:
         raise KeyError(f"no photos named {missing}; choose from {sorted(pictures)}")
-    return standardise(torch.stack([torch.from_numpy(pictures[name]).permute(2, 0, 1) for name in names]), mean, std)
+    return normalise_pixels(torch.stack([torch.from_numpy(pictures[name]).permute(2, 0, 1) for name in names]), mean, std)
 
 
 def digits():

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from ..lab.checks import check_int, check_non_empty, check_pair
+from ..lab.checks import check_int, check_non_empty
 
 
 class DINOHead(nn.Module):
@@ -98,8 +98,9 @@ class MultiCropWrapper(nn.Module):
 
 class DINO(nn.Module):
     """A student MultiCropWrapper, its EMA teacher (a frozen copy that never gets gradients) and the
-    teacher's running center; with a patch_head, DINOv2's iBOT branch too. Train the student's parameters; after every optimiser
-    step, `vp_utils.objectives.update_teacher` moves the teacher towards the student."""
+    teacher's running center; with a patch_head, DINOv2's iBOT branch too. Train the student's parameters; between optimiser steps
+    `vp_utils.objectives.update_teacher` moves the teacher towards the student (`teacher_step` does
+    it before each step, which brings in the step before)."""
 
     def __init__(self, backbone: nn.Module, head: nn.Module, patch_head: nn.Module | None = None):
         super().__init__()

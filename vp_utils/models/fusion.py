@@ -20,8 +20,7 @@ from torch import nn
 
 from ..lab.checks import check_fields, check_images, check_int, show
 from .clip import CLIP, check_token_ids
-from .mae import sincos_pos_embed
-from .vit import Block, VisionTransformer, run_blocks
+from .vit import Block, VisionTransformer, run_blocks, sincos_pos_embed
 
 
 def vision_tokens(visual: nn.Module, images: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,8 @@
 Each image loses a random 75% of its patches. The encoder, our VisionTransformer, sees only the
 visible quarter, which is what makes pre-training cheap. A small decoder puts a learned mask
 token in every hidden slot, adds its own position embeddings, mixes everything with a few
-blocks and predicts each patch's pixels; the loss counts the hidden patches only. Module names
+blocks and predicts each patch's pixels; the loss (`vp_utils.objectives.mae_loss`) counts the hidden
+patches only. Module names
 follow the MAE reference code (`decoder_embed`, `mask_token`, `decoder_pos_embed`, ...).
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..lab.checks import check_images, check_int, check_positive
+from ..lab.checks import check_images, check_int
 from .vit import Block, VisionTransformer, patchify, sincos_pos_embed, unpatchify
 
 
@@ -57,8 +58,8 @@ class MaskedAutoencoder(nn.Module):
     """A VisionTransformer encoder that sees the visible patches only, and a light decoder.
 
     The encoder's position embeddings are replaced by MAE's fixed sine-cosine table (frozen), as
-    in the paper; the decoder has its own, also fixed. `norm_pix_loss` picks per-patch
-    normalised targets over plain pixels.
+    in the paper; the decoder has its own, also fixed. `norm_pix_loss` says what the decoder is
+    trained to predict: per-patch normalised pixels rather than plain ones (`mae_loss` reads it).
     """
 
     def __init__(self, encoder: VisionTransformer, decoder_dim: int = 64, decoder_depth: int = 2,

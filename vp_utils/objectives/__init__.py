@@ -9,6 +9,7 @@ parameters, so a notebook's experiment runs the very function the trainer runs.
     dino             self-distillation: DINO, iBOT and KoLeo, the EMA teacher (06, 07)
     clip             the symmetric image-caption loss (08-10)
     fusion           answering questions about images, classifier and language model (11)
+    distributed      gathering embeddings across processes, so contrastive losses see every negative
 """
 from .classification import classification_loss, shape_batch
 from .clip import clip_batch, clip_loss, clip_objective

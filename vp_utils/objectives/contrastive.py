@@ -17,6 +17,7 @@ from .distributed import all_gather_with_grad, local_rows
 
 
 def check_embedding_pair(a: torch.Tensor, b: torch.Tensor, names: str) -> None:
+    """Refuse anything but two (batch, dim) tensors of one dim; `names` is "first,second" for the message."""
     first, second = names.split(",")
     for name, x in ((first, a), (second, b)):
         if not isinstance(x, torch.Tensor) or x.ndim != 2:

@@ -161,10 +161,10 @@ def update_teacher(dino: DINO, momentum: float) -> None:
     ema_update(dino.teacher, dino.student, momentum)
 
 
-def teacher_step(model: nn.Module, step: int, total: int, momentum: tuple[float, float] = (0.97, 1.0)) -> None:
+def teacher_step(model: DINO, step: int, total: int, momentum: tuple[float, float] = (0.97, 1.0)) -> None:
     """The hook before each optimiser step: the teacher takes in the student's last update, its
     momentum rising along a half cosine from momentum[0] to momentum[1] over the run."""
-    update_teacher(getattr(model, "module", model), cosine_ramp(step, total, *momentum))
+    update_teacher(model, cosine_ramp(step, total, *momentum))
 
 
 def dino_views(images: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
@@ -190,10 +190,10 @@ def distill(dino: DINO, student: list[torch.Tensor], teacher: list[torch.Tensor]
             "dimensions in use": entropy(targets.mean(dim=0, keepdim=True)).exp()}
 
 
-def dino_objective(model: nn.Module, crops, **switches) -> dict[str, torch.Tensor]:
+def dino_objective(model: DINO, crops, **switches) -> dict[str, torch.Tensor]:
     """The training step's loss on a batch of crops (global ones first); `switches` are `distill`'s
     ablations (centering=False, teacher_temp=...)."""
-    return distill(getattr(model, "module", model), *model(list(crops)), **switches)
+    return distill(model, *model(list(crops)), **switches)
 
 
 def dino_batch(world: ShapesWorld, seed: int, step: int, size: int) -> tuple[torch.Tensor, ...]:
@@ -207,23 +207,24 @@ def dinov2_batch(world: ShapesWorld, seed: int, step: int, size: int) -> tuple[t
     return (*crops, random_patch_mask(2 * size, patch_count(world), generator=step_generator(seed + 1, step)))
 
 
-def dinov2_objective(model: nn.Module, batch, koleo_weight: float = 0.1) -> dict[str, torch.Tensor]:
+def dinov2_objective(model: DINO, batch, ibot_weight: float = 1.0, koleo_weight: float = 0.1) -> dict[str, torch.Tensor]:
     """DINOv2's loss from one student pass over the masked global crops: DINO's on the class token
-    (with the local crops), iBOT's at the masked patches (teacher targets by Sinkhorn-Knopp over
-    those patches), and `koleo_weight` x KoLeo on each global crop's class tokens."""
-    dino = getattr(model, "module", model)
+    (with the local crops), `ibot_weight` x iBOT's at the masked patches (teacher targets by
+    Sinkhorn-Knopp over those patches), and `koleo_weight` x KoLeo on each global crop's class
+    tokens. A weight of 0 is that term's ablation."""
     *crops, mask = batch
     globals_, mask = torch.cat(crops[:2]), mask.to(crops[0].device)
+    first = model.student.backbone.num_prefix_tokens  # the patch tokens follow the class token
     with torch.no_grad():
-        teacher = dino.teacher.encode(globals_)
-        teacher_patches = dino.teacher.patch_head(teacher[:, 1:])
-    student = dino.student.encode(globals_, mask)
-    student_cls = list(dino.student.head(student[:, 0]).chunk(2)) + dino.student(list(crops[2:]))
-    parts = distill(dino, student_cls, dino.teacher.head(teacher[:, 0]).chunk(2))
+        teacher = model.teacher.encode(globals_)
+        teacher_patches = model.teacher.patch_head(teacher[:, first:])
+    student = model.student.encode(globals_, mask)
+    student_cls = list(model.student.head(student[:, 0]).chunk(2)) + model.student(list(crops[2:]))
+    parts = distill(model, student_cls, model.teacher.head(teacher[:, 0]).chunk(2))
     hidden = mask.bool()
     targets = torch.zeros_like(teacher_patches)
     targets[hidden] = sinkhorn_knopp(teacher_patches[hidden], temperature=0.04)
-    ibot = ibot_patch_loss(dino.student.patch_head(student[:, 1:]), targets, mask, 0.1)
+    ibot = ibot_patch_loss(model.student.patch_head(student[:, first:]), targets, mask, 0.1)
     koleo = sum(koleo_loss(c) for c in student[:, 0].chunk(2)) / 2
-    return {"loss": parts["loss"] + ibot + koleo_weight * koleo, "DINO": parts["loss"].detach(),
+    return {"loss": parts["loss"] + ibot_weight * ibot + koleo_weight * koleo, "DINO": parts["loss"].detach(),
             "iBOT": ibot.detach(), "KoLeo": koleo.detach()}

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..data.batching import step_scenes
 from ..data.captions import ANSWERS, Question, caption_vocabulary, questions
 from ..data.shapes import Scenes, ShapesWorld
-from ..models.fusion import last_token
+from ..models.fusion import EarlyFusion, last_token
 
 
 def next_token_loss(logits: torch.Tensor, ids: torch.Tensor, learn: torch.Tensor | None = None,
@@ -46,12 +45,11 @@ def question_answer_ids(vocabulary, questions, answers) -> tuple[torch.Tensor, t
     return ids[:, :int((ids != 0).sum(dim=1).max())], prompt_lengths, labels
 
 
-def vqa_loss(model: nn.Module, batch) -> dict[str, torch.Tensor]:
+def vqa_loss(model: EarlyFusion, batch) -> dict[str, torch.Tensor]:
     """Both heads from one pass over [image ; question answer]: the classifier's cross-entropy at
     the question's last token, plus the language model's next-token loss on the answer and the
     end-of-text only (LLaVA's instruction tuning: the question is given, not learned)."""
     images, ids, prompt_lengths, labels = batch
-    model = getattr(model, "module", model)  # under DistributedDataParallel, the EarlyFusion inside
     tokens = model.forward_tokens(images, ids)[:, model.num_image_tokens:]
     logits = model.answer_head(tokens[torch.arange(len(ids)), prompt_lengths - 1])
     answer = torch.arange(ids.shape[1], device=ids.device)[None] >= prompt_lengths[:, None]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ..data.batching import patch_count, step_generator, step_images
 from ..data.shapes import ShapesWorld
@@ -33,17 +32,15 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     return (((pred - target) ** 2).mean(dim=-1) * mask).sum() / hidden
 
 
-def mae_loss(model: nn.Module, images: torch.Tensor, mask_ratio: float | None = None,
+def mae_loss(model: MaskedAutoencoder, images: torch.Tensor, mask_ratio: float | None = None,
              generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
     """Mask, encode, decode and score one batch of images: `masked_mse` against the model's
-    targets (plain or per-patch normalised pixels, as it was built). `model` is a
-    MaskedAutoencoder, or one wrapped by DistributedDataParallel."""
-    mae: MaskedAutoencoder = getattr(model, "module", model)
+    targets (plain or per-patch normalised pixels, as it was built)."""
     pred, mask = model(images, mask_ratio, generator, noise)
-    return masked_mse(pred, patch_targets(images, mae.patch_size, mae.norm_pix_loss), mask)
+    return masked_mse(pred, patch_targets(images, model.patch_size, model.norm_pix_loss), mask)
 
 
-def mae_objective(model: nn.Module, batch) -> torch.Tensor:
+def mae_objective(model: MaskedAutoencoder, batch) -> torch.Tensor:
     """The training step's loss on (images,) or (images, masking noise) batches."""
     images, *noise = batch
     return mae_loss(model, images, noise=noise[0] if noise else None)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..data.augment import SHAPES_WORLD_VIEWS, simclr_augment, two_views
-from ..data.batching import step_images
+from ..data.batching import step_images, step_seed
 from ..data.shapes import ShapesWorld
 from .contrastive import nt_xent
 
@@ -15,7 +15,7 @@ def simclr_batch(world: ShapesWorld, seed: int, step: int, size: int) -> tuple[t
     from torch's global generator, so it is seeded from (seed, step) here and restored afterwards."""
     images = step_images(world, step, size)
     with torch.random.fork_rng():
-        torch.manual_seed(seed * 1_000_003 + step)
+        torch.manual_seed(step_seed(seed, step))
         return two_views(images, simclr_augment(world.image_size, **SHAPES_WORLD_VIEWS))
 
 

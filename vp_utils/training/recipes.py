@@ -39,6 +39,11 @@ class Recipe:
     betas: tuple[float, float] = (0.9, 0.95)
     exempt_from_decay: tuple[str, ...] | None = None  # None: decay every parameter; else `decay_groups`
 
+    def initial_model(self, seed: int) -> nn.Module:
+        """The model with its initial weights, drawn at `seed` (so every process starts from the same)."""
+        torch.manual_seed(seed)
+        return self.build()
+
     def make_world(self, seed: int, image_size: int = 32) -> ShapesWorld:
         return ShapesWorld(image_size=image_size, seed=seed, **self.world)
 
@@ -134,14 +139,17 @@ def get_recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def run(recipe: str | Recipe, steps: int, batch_size: int = 64, seed: int = 0, *, lr: float | None = None,
-        warmup: int = 50, clip: float = 3.0, image_size: int = 32, **fit_options) -> tuple[nn.Module, History]:
-    """Train a recipe from its initial weights (drawn at `seed`) for `steps` global batches, in this
-    process: what the command-line trainer runs with the same arguments, step for step, without its
-    checkpoints and logs. Returns (model, History)."""
+BATCH_SIZE, WARMUP, CLIP = 64, 50, 3.0  # the trainer's defaults too
+
+
+def run(recipe: str | Recipe, steps: int, batch_size: int = BATCH_SIZE, seed: int = 0, *, lr: float | None = None,
+        warmup: int = WARMUP, clip: float = CLIP, image_size: int = 32, model: nn.Module | None = None,
+        **fit_options) -> tuple[nn.Module, History]:
+    """Train a recipe from its initial weights (drawn at `seed`), or `model` when given, for `steps`
+    global batches in this process: what the command-line trainer runs with the same arguments, step
+    for step, without its checkpoints and logs. Returns (model, History)."""
     name, recipe = (recipe, get_recipe(recipe)) if isinstance(recipe, str) else ("recipe", recipe)
-    torch.manual_seed(seed)  # the initial weights
-    model = recipe.build()
+    model = recipe.initial_model(seed) if model is None else model
     history = fit(model, recipe.batches(seed, batch_size, image_size), recipe.optimizer(model, lr), steps,
                   loss_fn=recipe.loss, warmup=warmup, clip=clip, before_step=recipe.before_step,
                   **{"desc": name, **fit_options})

@@ -4,7 +4,7 @@
     torchrun --nproc_per_node 4 -m vp_utils.training.trainer mae --steps 2000 --out runs/mae
     python -m vp_utils.training.trainer mae --steps 2000 --out runs/mae --resume   # carries on from runs/mae/last.pt
 
-Recipes: the names in vp_utils.training.recipes.RECIPES (mae, simclr, clip, clip_vit, dino, dinov2, fusion).
+Recipes: the names in vp_utils.training.RECIPES (vit, mae, simclr, clip, clip_vit, dino, dinov2, fusion).
 Under torchrun every process builds the same global batch from (seed, step) and trains on its
 slice; DistributedDataParallel averages the gradients, so the run equals one process on the
 whole batch. Checkpoints hold plain state (`weights_only=True` loads them), the step and the
@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..lab.environment import apply_threads
 from .checkpoint import checksum_path, read_checkpoint, restore, save_checkpoint, write_atomically
-from .recipes import RECIPES, Recipe, get_recipe
+from .recipes import BATCH_SIZE, CLIP, RECIPES, WARMUP, Recipe, get_recipe
 from .loop import fit
 
 PROG = "python -m vp_utils.training.trainer"
@@ -100,6 +100,15 @@ class Process:
         """`reduce(value)` read back on the host (waits for the device)."""
         return self.reduce(value).item()
 
+    def same_everywhere(self, model: nn.Module) -> bool:
+        """Whether every process holds the same parameters (a checksum of each compared across them)."""
+        if self.world_size == 1:
+            return True
+        sums = torch.stack([p.detach().double().sum() for p in model.parameters()])
+        gathered = [torch.empty_like(sums) for _ in range(self.world_size)]
+        dist.all_gather(gathered, sums)
+        return all(torch.equal(g, sums) for g in gathered)
+
     def barrier(self) -> None:
         """Wait for every process: none writes to the run folder before all have checked it."""
         if self.world_size > 1:
@@ -142,10 +151,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("recipe", choices=sorted(RECIPES))
     parser.add_argument("--out", type=Path, required=True, help="folder for last.pt and metrics.jsonl")
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=64, help="global batch, split across processes")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="global batch, split across processes")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
-    parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--clip", type=float, default=3.0, help="gradient-norm clip")
+    parser.add_argument("--warmup", type=int, default=WARMUP)
+    parser.add_argument("--clip", type=float, default=CLIP, help="gradient-norm clip")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--save-every", type=int, default=500)
@@ -221,8 +230,7 @@ def _device_problems(name: str):
 
 
 def build(recipe: Recipe, args, proc: Process) -> tuple[nn.Module, torch.optim.Optimizer]:
-    torch.manual_seed(args.seed)  # the same initial weights on every process
-    model = recipe.build()
+    model = recipe.initial_model(args.seed)
     if proc.world_size > 1 and proc.device.type == "cuda":
         # batch norm over the global batch, as SimCLR trains; torch has no CPU SyncBatchNorm, so
         # on CPU each process normalises by its own shard's statistics
@@ -258,10 +266,10 @@ def _run(args, recipe: Recipe, model: nn.Module, optimizer, proc: Process, start
     end. Returns the last step's {"step", "loss", "seconds"} with "data_seconds" (time spent waiting
     for batches) and the same two for the first step alone (worker start-up, first kernels), which a
     benchmark leaves out."""
-    net = DistributedDataParallel(model) if proc.world_size > 1 else model
+    net, loss_fn, before_step = _replicated(recipe, model, proc)
     end = min(args.steps, start + args.stop_after) if args.stop_after else args.steps
     checkpoint, saved, last = args.out / "last.pt", start or None, {}
-    feed = _Feed(batches(recipe, args, proc, start, end), proc)
+    feed = _Feed(step_loader(recipe, args, proc, start, end), proc)
     began, pending, first = time.perf_counter(), [], {}
     quiet = 1.0 if sys.stderr.isatty() else 30.0  # a redirected log gets a line every 30 s, not 10 a second
 
@@ -278,14 +286,17 @@ def _run(args, recipe: Recipe, model: nn.Module, optimizer, proc: Process, start
             if not _finite(model):  # a finite loss can still take a step to inf
                 raise RunFailed(f"the weights are not finite after step {step + 1}: stopped without "
                                 f"saving; {_kept(checkpoint, saved)}")
+            if not proc.same_everywhere(model):
+                raise RunFailed(f"the processes' weights differ after step {step + 1} (their gradients were not "
+                                f"averaged): stopped without saving; {_kept(checkpoint, saved)}")
             if proc.main:
                 save_checkpoint(checkpoint, model, optimizer, step + 1, **_settings(args, recipe, proc))
             saved = step + 1
 
     try:
         with _metrics_log(args.out / "metrics.jsonl", metrics, start) if proc.main else nullcontext() as log:
-            fit(net, feed, optimizer, args.steps, loss_fn=recipe.loss, warmup=args.warmup, clip=args.clip,
-                device=proc.device, desc=args.recipe, progress=proc.main, before_step=recipe.before_step,
+            fit(net, feed, optimizer, args.steps, loss_fn=loss_fn, warmup=args.warmup, clip=args.clip,
+                device=proc.device, desc=args.recipe, progress=proc.main, before_step=before_step,
                 lr=peak_lr(recipe, args), start=start, stop=end, after_step=after_step, record=False, amp=args.amp,
                 bar_options={"mininterval": quiet})
     except OSError as error:  # a full disk, say: the checkpoint is written atomically, so the last one is whole
@@ -294,6 +305,29 @@ def _run(args, recipe: Recipe, model: nn.Module, optimizer, proc: Process, start
     finally:
         feed.close()
     return {**last, **first}
+
+
+class _Objective(nn.Module):
+    """A model and its recipe's objective as one module, for DistributedDataParallel: its forward
+    is the whole loss, so gradients are averaged even where an objective calls parts of the model
+    (DINOv2's encoder and heads, early fusion's token pass) rather than its forward."""
+
+    def __init__(self, model: nn.Module, objective):
+        super().__init__()
+        self.model, self.objective = model, objective
+
+    def forward(self, batch):
+        return self.objective(self.model, batch)
+
+
+def _replicated(recipe: Recipe, model: nn.Module, proc: Process):
+    """What `fit` trains: the model and the recipe's objective and hook as they are on one process;
+    on several, the model inside DistributedDataParallel with its objective, the hook on the model."""
+    if proc.world_size == 1:
+        return model, recipe.loss, recipe.before_step
+    net = DistributedDataParallel(_Objective(model, recipe.loss))
+    hook = recipe.before_step and (lambda _, step, total: recipe.before_step(model, step, total))
+    return net, lambda net, batch: net(batch), hook
 
 
 def _read_back(pending: list[dict], log, kept: str) -> dict:
@@ -326,7 +360,7 @@ class StepBatches(Dataset):
         return self.proc.shard(self.recipe.batch(self.world, self.seed, self.start + i, self.size))
 
 
-def batches(recipe: Recipe, args, proc: Process, start: int, end: int) -> DataLoader:
+def step_loader(recipe: Recipe, args, proc: Process, start: int, end: int) -> DataLoader:
     """The shards of steps start..end in order, prepared ahead by --workers processes (none: made in
     this process when asked for), in pinned memory when they go to a GPU."""
     workers = default_workers(proc.device) if args.workers is None else args.workers
@@ -338,7 +372,7 @@ def batches(recipe: Recipe, args, proc: Process, start: int, end: int) -> DataLo
 
 
 def default_workers(device: torch.device) -> int:
-    """None on a CPU, where a worker takes a core from training (measured slower on 2 cores); beside a
+    """0 on a CPU, where a worker takes a core from training (measured slower on 2 cores); beside a
     GPU, 2 to 4 as the machine's cores allow."""
     if device.type == "cpu":
         return 0

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from vp_utils.objectives import (dino_loss, entropy, ibot_patch_loss, koleo_loss, sinkhorn_knopp, teacher_targets,
-                             update_center)
+                                 update_center)
 
 
 def _reference_dino_loss(student, teacher, n_global, student_temp):
