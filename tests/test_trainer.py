@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vp_utils.data import scene_indices
-from vp_utils.training import get_recipe, run, shipped_model
+from vp_utils.training import get_recipe, run, run_model, shipped_model
 from vp_utils.training.checkpoint import SHIPPED, export, load_checkpoint, load_shipped, save_checkpoint, sha256
 from vp_utils.training.trainer import Process, build, parse_args, train
 
@@ -133,12 +133,28 @@ def test_export_and_load_shipped_check_the_hash(tmp_path):
     record = json.loads(path.with_suffix(".json").read_text())
     assert record["recipe"] == "mae" and record["step"] == 2 and "--steps 6" in record["command"]
     assert "--clip 3.0" in record["command"]  # every schedule setting, so the command reruns the run
+    assert record["device"] == "cpu" and record["threads"] == torch.get_num_threads() and record["parent"] is None
+    assert record["commit"] is None or len(record["commit"]) >= 12  # None outside a git checkout
     model = get_recipe("mae").build()
     assert load_shipped("tiny", model, shipped=tmp_path / "shipped")["sha256"] == sha256(path)
     assert all(torch.equal(v, _weights(tmp_path / "run")[k]) for k, v in model.state_dict().items())
     path.write_bytes(path.read_bytes()[:-1] + b"x")
     with pytest.raises(ValueError, match="SHA-256"):
         load_shipped("tiny", model, shipped=tmp_path / "shipped")
+
+
+def test_a_learners_own_run_loads_through_run_model(tmp_path):
+    _run(tmp_path / "run", "--stop-after", "2")
+    model, meta = run_model(tmp_path / "run")
+    assert meta["recipe"] == "mae" and not model.training
+    assert all(torch.equal(v, _weights(tmp_path / "run")[k]) for k, v in model.state_dict().items())
+    (tmp_path / "run" / "last.pt").write_bytes((tmp_path / "run" / "last.pt").read_bytes()[:-1] + b"x")
+    with pytest.raises(ValueError, match="SHA-256"):
+        run_model(tmp_path / "run" / "last.pt")
+
+
+def test_the_fusion_record_names_the_checkpoint_its_model_is_built_on():
+    assert json.loads((SHIPPED / "fusion.json").read_text())["parent"] == get_recipe("fusion").parent == "clip"
 
 
 @pytest.mark.parametrize("record", sorted(SHIPPED.glob("*.json")), ids=lambda p: p.stem)

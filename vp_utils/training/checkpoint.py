@@ -118,6 +118,7 @@ def export(run: str | Path, name: str, shipped: Path = SHIPPED) -> Path:
     record = {"recipe": meta["recipe"], "command": f"python -m vp_utils.training.trainer {meta['recipe']} {flags} --out RUN",
               "step": state["step"], "final_loss": round(last["loss"], 4), "train_seconds": round(last["seconds"]),
               "machine": f"{platform.machine()}, {meta.get('world_size', 1)} process(es), torch {torch.__version__}",
+              **{k: meta.get(k) for k in ("device", "threads", "commit", "parent")},
               "sha256": hashlib.sha256(data).hexdigest()}
     shipped.mkdir(parents=True, exist_ok=True)
     write_atomically({path: data, record_path: (json.dumps(record, indent=1) + "\n").encode()})

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -22,7 +23,7 @@ from ..models.heads import Embedder, projection_head
 from ..models.mae import MaskedAutoencoder
 from ..models.resnet import resnet
 from ..models.vit import vit
-from .checkpoint import SHIPPED, load_shipped, shipped_record
+from .checkpoint import SHIPPED, load_shipped, read_checkpoint, restore, shipped_record
 from .loop import History, decay_groups, fit
 
 
@@ -38,6 +39,7 @@ class Recipe:
     weight_decay: float = 0.05
     betas: tuple[float, float] = (0.9, 0.95)
     exempt_from_decay: tuple[str, ...] | None = None  # None: decay every parameter; else `decay_groups`
+    parent: str | None = None  # the shipped checkpoint that `build` loads into part of the model
 
     def initial_model(self, seed: int) -> nn.Module:
         """The model with its initial weights, drawn at `seed` (so every process starts from the same)."""
@@ -123,7 +125,7 @@ RECIPES = {
     "clip": Recipe(build=_clip_model, batch=obj.clip_batch, loss=obj.clip_objective, lr=2e-3, betas=(0.9, 0.98),
                    weight_decay=0.1, world=dict(PLAIN, objects=(1, 2), held_out=(("red", "circle"), ("blue", "square"),
                                                                                 ("green", "triangle")))),
-    "fusion": Recipe(build=_fusion_model, batch=obj.fusion_batch, loss=obj.vqa_loss, lr=1e-3,
+    "fusion": Recipe(build=_fusion_model, batch=obj.fusion_batch, loss=obj.vqa_loss, lr=1e-3, parent="clip",
                      world=dict(PLAIN, objects=(2, 3))),
     "dino": Recipe(build=_dino_model, batch=obj.dino_batch, loss=obj.dino_objective, before_step=obj.teacher_step,
                    lr=5e-4, betas=(0.9, 0.999), weight_decay=0.04, world=dict(PLAIN, objects=(1, 3))),
@@ -154,6 +156,17 @@ def run(recipe: str | Recipe, steps: int, batch_size: int = BATCH_SIZE, seed: in
                   loss_fn=recipe.loss, warmup=warmup, clip=clip, before_step=recipe.before_step,
                   **{"desc": name, **fit_options})
     return model, history
+
+
+def run_model(run: str | Path) -> tuple[nn.Module, dict]:
+    """The model a trainer run trained: `run` is its folder (its last.pt is read) or a checkpoint
+    file. Built from the recipe the checkpoint records, loaded after its SHA-256 is checked, in eval
+    mode; returns (model, the run's settings). The learner's own runs load as the shipped ones do."""
+    path = Path(run) / "last.pt" if Path(run).is_dir() else Path(run)
+    state = read_checkpoint(path)
+    model = get_recipe(state["meta"]["recipe"]).build()
+    restore(state, model, source=path)
+    return model.eval(), state["meta"]
 
 
 def shipped_model(name: str, shipped=SHIPPED) -> tuple[nn.Module, dict]:

@@ -30,6 +30,7 @@ import copy
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 from contextlib import contextmanager, nullcontext
@@ -403,9 +404,23 @@ def _finite(model: nn.Module) -> bool:
 
 
 def _settings(args, recipe: Recipe, proc: Process) -> dict:
-    """What a checkpoint records of its run (plain values): the arguments, the peak lr and the processes."""
+    """What a checkpoint records of its run (plain values): the arguments, the peak lr, the processes,
+    the device and threads each used, the code's commit and the shipped checkpoint the model is built on."""
     return {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "lr": peak_lr(recipe, args), "world_size": proc.world_size}
+            "lr": peak_lr(recipe, args), "world_size": proc.world_size, "device": str(proc.device),
+            "threads": torch.get_num_threads(), "commit": code_commit(), "parent": recipe.parent}
+
+
+def code_commit() -> str | None:
+    """The commit of the checkout this package runs from, "+changes" when it has uncommitted edits;
+    None outside a git checkout."""
+    folder = Path(__file__).resolve().parent
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty=+changes", "--abbrev=12"], cwd=folder,
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
 
 
 def _kept(checkpoint: Path, saved: int | None) -> str:
