@@ -112,3 +112,17 @@ def test_sinkhorn_balances_prototypes_where_softmax_does_not():
     assert softmax.mean(0)[0] > 0.5  # softmax hands most of the batch to one prototype
     assert torch.allclose(balanced.mean(0), torch.full((8,), 1 / 8), atol=0.02)  # Sinkhorn: an equal share each
     assert torch.allclose(sinkhorn_knopp(logits + 50, 0.04, 10), balanced, atol=1e-4)  # no overflow: exp(1250) would be inf
+
+
+def test_the_center_follows_the_global_batch_under_torchrun(monkeypatch):
+    """Two processes with shards whose means are m1 and m2 move the center by (m1 + m2) / 2, as one
+    process on the whole batch would; the all-reduce is simulated by adding the other shard's mean."""
+    from vp_utils.objectives import dino as dino_objectives
+
+    torch.manual_seed(0)
+    mine, other = torch.randn(4, 8), torch.randn(4, 8)
+    monkeypatch.setattr(dino_objectives, "is_distributed", lambda: True)
+    monkeypatch.setattr(dino_objectives, "world_size", lambda: 2)
+    monkeypatch.setattr(dino_objectives.dist, "all_reduce", lambda t: t.add_(other.mean(dim=0, keepdim=True)))
+    center = update_center(torch.zeros(1, 8), mine, momentum=0.5)
+    torch.testing.assert_close(center, 0.5 * torch.cat([mine, other]).mean(dim=0, keepdim=True))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from torch import nn
@@ -21,6 +22,7 @@ from ..data.shapes import ShapesWorld, standardise
 from ..lab.checks import check_int, check_non_empty, check_pair, check_positive
 from ..models.dino import DINO
 from ..schedules import cosine_ramp
+from .distributed import is_distributed, world_size
 
 
 def teacher_targets(logits: torch.Tensor, center: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -35,11 +37,16 @@ def teacher_targets(logits: torch.Tensor, center: torch.Tensor, temperature: flo
 
 @torch.no_grad()
 def update_center(center: torch.Tensor, teacher_logits: torch.Tensor, momentum: float = 0.9) -> torch.Tensor:
-    """The running mean of the teacher's logits over batches (an EMA), shape (1, K)."""
+    """The running mean of the teacher's logits over batches (an EMA), shape (1, K). Under torchrun the
+    batch mean is taken over every process's shard (equal shards), as one process on the whole batch."""
     if not 0 <= momentum < 1:
         raise ValueError(f"center momentum must be in [0, 1), got {momentum}")
     _check_logits(teacher_logits, "teacher logits")
-    return center * momentum + teacher_logits.mean(dim=0, keepdim=True) * (1 - momentum)
+    batch = teacher_logits.mean(dim=0, keepdim=True)
+    if is_distributed():
+        dist.all_reduce(batch)
+        batch = batch / world_size()
+    return center * momentum + batch * (1 - momentum)
 
 
 def dino_loss(student_logits: Sequence[torch.Tensor], teacher_probs: Sequence[torch.Tensor],
