@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,23 @@ def test_committed_without_outputs_or_execution_counts(path):
 def test_first_code_cell_calls_setup(path):
     code = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
     assert "vp_utils.setup(" in "".join(code[0]["source"])
+
+
+def _install_hint(path):
+    """The first code cell's opening paragraph: the guard around `import vp_utils`."""
+    code = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+    return "".join(code["source"]).split("\n\n")[0]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("where, folder", [("notebooks", ".."), ("elsewhere", "vision-path")])
+def test_first_code_cell_says_how_to_install_vp_utils(path, where, folder, tmp_path):
+    """Where vp_utils cannot be imported (a hosted kernel), the first cell names the one command
+    that installs it: from notebooks/ of a checkout, the checkout; anywhere else, its clone."""
+    cwd = path.parent if where == "notebooks" else tmp_path
+    script = "import sys\nsys.modules['vp_utils'] = None\n" + _install_hint(path)
+    result = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ModuleNotFoundError: vp_utils is not installed"), result.stderr
+    assert f"%pip install -e {folder} " in last and "constraints.txt" in last
