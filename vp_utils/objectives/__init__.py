@@ -2,7 +2,7 @@
 pure function of (world, seed, step, size)) and its hooks, with the ablation switches as
 parameters, so a notebook's experiment runs the very function the trainer runs.
 
-    classification   cross-entropy on labelled images (01, 02)
+    classification   cross-entropy on labelled images (01, 02); yes/no labels of a scene's contents (06)
     contrastive      InfoNCE, NT-Xent, alignment and uniformity (04, 05)
     simclr           two augmented views and NT-Xent (05)
     mae              masked patches and their pixel loss (03)
@@ -11,7 +11,7 @@ parameters, so a notebook's experiment runs the very function the trainer runs.
     fusion           answering questions about images, classifier and language model (11)
     distributed      gathering embeddings across processes, so contrastive losses see every negative
 """
-from .classification import classification_loss, shape_batch
+from .classification import classification_loss, contents_batch, multilabel_loss, scene_contents, shape_batch
 from .clip import clip_batch, clip_loss, clip_objective
 from .contrastive import alignment, info_nce, nt_xent, uniformity
 from .dino import (distill, dino_batch, dino_loss, dino_objective, dino_views, dinov2_batch, dinov2_objective,
@@ -23,9 +23,10 @@ from .mae import mae_batch, mae_loss, mae_objective, masked_mse, mean_colour_bas
 from .simclr import simclr_batch, simclr_objective
 
 __all__ = ["alignment", "all_gather_with_grad", "classification_loss", "clip_batch", "clip_loss", "clip_objective",
-           "dino_batch", "dino_loss", "dino_objective", "dino_views", "dinov2_batch", "dinov2_objective", "distill",
-           "ema_update", "entropy", "fusion_batch", "fusion_questions", "ibot_patch_loss", "info_nce", "koleo_loss",
-           "mae_batch", "mae_loss", "mae_objective", "masked_mse", "mean_colour_baseline", "next_token_loss",
-           "nt_xent", "patch_targets", "question_answer_ids", "random_patch_mask", "shape_batch", "simclr_batch",
+           "contents_batch", "dino_batch", "dino_loss", "dino_objective", "dino_views", "dinov2_batch",
+           "dinov2_objective", "distill", "ema_update", "entropy", "fusion_batch", "fusion_questions",
+           "ibot_patch_loss", "info_nce", "koleo_loss", "mae_batch", "mae_loss", "mae_objective", "masked_mse",
+           "mean_colour_baseline", "multilabel_loss", "next_token_loss", "nt_xent", "patch_targets",
+           "question_answer_ids", "random_patch_mask", "scene_contents", "shape_batch", "simclr_batch",
            "simclr_objective", "sinkhorn_knopp", "teacher_step", "teacher_targets", "uniformity", "update_center",
            "update_teacher", "vqa_loss"]

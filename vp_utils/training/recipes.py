@@ -14,7 +14,7 @@ from torch import nn
 
 from .. import objectives as obj
 from ..data.captions import ANSWERS, caption_vocabulary
-from ..data.shapes import ShapesWorld
+from ..data.shapes import COLOURS, SHAPES, ShapesWorld
 from ..lab.checks import check_choice
 from ..models.clip import CLIP, tiny_clip
 from ..models.dino import DINO, DINOHead
@@ -96,6 +96,11 @@ def _dino_model() -> DINO:
     return DINO(vit("vit_micro", embed_dim=64, num_heads=4, depth=4, num_classes=0), _dino_head())
 
 
+def _dino_supervised_model() -> nn.Module:
+    """Notebook 06's supervised reference: DINO's ViT with a linear head naming what a scene holds."""
+    return vit("vit_micro", embed_dim=64, num_heads=4, depth=4, num_classes=len(SHAPES) + len(COLOURS))
+
+
 def _dinov2_model() -> DINO:
     """The DINO setting plus what DINOv2 adds to the model: LayerScale in every block (starting at 1,
     where DINOv2's long runs start at 1e-5; notebook 07 says why) and a separate iBOT head for the
@@ -129,6 +134,8 @@ RECIPES = {
                      world=dict(PLAIN, objects=(2, 3))),
     "dino": Recipe(build=_dino_model, batch=obj.dino_batch, loss=obj.dino_objective, before_step=obj.teacher_step,
                    lr=5e-4, betas=(0.9, 0.999), weight_decay=0.04, world=dict(PLAIN, objects=(1, 3))),
+    "dino_supervised": Recipe(build=_dino_supervised_model, batch=obj.contents_batch, loss=obj.multilabel_loss,
+                              lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05, world=dict(PLAIN, objects=(1, 3))),
     "dinov2": Recipe(build=_dinov2_model, batch=obj.dinov2_batch, loss=obj.dinov2_objective,
                      before_step=obj.teacher_step, lr=5e-4, betas=(0.9, 0.999), weight_decay=0.04,
                      world=dict(PLAIN, objects=(1, 3))),
