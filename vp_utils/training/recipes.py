@@ -67,9 +67,10 @@ def _mae_model() -> MaskedAutoencoder:
     return MaskedAutoencoder(vit("vit_micro", num_classes=0), decoder_dim=64, decoder_depth=2, decoder_heads=4)
 
 
-def _vit_model() -> nn.Module:
-    """Notebook 02's ViT: 4 blocks of width 32, 4 heads, 4-pixel patches, naming one of 5 shapes."""
-    return vit("vit_micro", num_classes=5, embed_dim=32)
+def _vit_model(**pooling) -> nn.Module:
+    """Notebook 02's ViT: 4 blocks of width 32, 4 heads, 4-pixel patches, naming one of 5 shapes from
+    its class token; `global_pool="avg", class_token=False` is the twin that averages the patch tokens."""
+    return vit("vit_micro", num_classes=5, embed_dim=32, **pooling)
 
 
 def _simclr_model() -> Embedder:
@@ -140,6 +141,7 @@ RECIPES = {
                      before_step=obj.teacher_step, lr=5e-4, betas=(0.9, 0.999), weight_decay=0.04,
                      world=dict(PLAIN, objects=(1, 3))),
 }
+RECIPES["vit_avg"] = replace(RECIPES["vit"], build=partial(_vit_model, global_pool="avg", class_token=False))
 # Same data and loss; the optimiser tuned for the ViT tower by a short sweep of four settings (600 steps each),
 # and trained with --warmup 200 (data/checkpoints/clip_vit.json)
 RECIPES["clip_vit"] = replace(RECIPES["clip"], build=partial(_clip_model, tower="vit"), lr=1e-3, weight_decay=0.05)
