@@ -32,14 +32,20 @@ def _install_hint(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-@pytest.mark.parametrize("where, folder", [("notebooks", ".."), ("elsewhere", "vision-path")])
-def test_first_code_cell_says_how_to_install_vp_utils(path, where, folder, tmp_path):
+@pytest.mark.parametrize("where", ["notebooks", "beside a clone", "nowhere"])
+def test_first_code_cell_says_how_to_install_vp_utils(path, where, tmp_path):
     """Where vp_utils cannot be imported (a hosted kernel), the first cell names the one command
-    that installs it: from notebooks/ of a checkout, the checkout; anywhere else, its clone."""
+    that installs it: from notebooks/ of a checkout, the checkout; beside a clone called vision-path,
+    the clone; with neither, it first says to get the repository into that folder."""
     cwd = path.parent if where == "notebooks" else tmp_path
+    if where == "beside a clone":
+        (tmp_path / "vision-path").mkdir()
+        (tmp_path / "vision-path" / "pyproject.toml").write_text("")
     script = "import sys\nsys.modules['vp_utils'] = None\n" + _install_hint(path)
     result = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("ModuleNotFoundError: vp_utils is not installed"), result.stderr
-    assert f"%pip install -e {folder} " in last and "constraints.txt" in last
+    folder = ".." if where == "notebooks" else "vision-path"
+    assert f"%pip install -e {folder} " in last and "constraints.txt" in last and "Restart session" in last
+    assert ("First put this repository in a folder vision-path" in last) == (where == "nowhere")
