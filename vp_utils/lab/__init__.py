@@ -9,6 +9,7 @@ from .figures import (add_colour_bar, draw_patch_grid, overlay_heatmap, plot_cur
 from .progress import progress_bar
 from .environment import Config, in_notebook_kernel, setup, widgets_available
 
-__all__ = ["Claim", "ClaimFailed", "Config", "add_colour_bar", "claim", "claim_near", "draw_patch_grid", "ExerciseMismatch", "explore",
-           "in_notebook_kernel", "overlay_heatmap", "plot_curves", "plot_embedding", "progress_bar", "self_check", "setup", "show",
-           "show_feature_maps", "show_images", "show_source", "smooth", "to_image", "widgets_available"]
+__all__ = ["Claim", "ClaimFailed", "Config", "add_colour_bar", "claim", "claim_near", "draw_patch_grid",
+           "ExerciseMismatch", "explore", "in_notebook_kernel", "overlay_heatmap", "plot_curves", "plot_embedding",
+           "progress_bar", "self_check", "setup", "show", "show_feature_maps", "show_images", "show_source", "smooth",
+           "to_image", "widgets_available"]

@@ -92,21 +92,26 @@ def _dino_head() -> DINOHead:
     return DINOHead(64, 256, hidden_dim=256, bottleneck_dim=64, use_bn=True)
 
 
+def _dino_backbone(num_classes: int = 0, **options) -> nn.Module:
+    """Notebook 06's ViT: width 64, 4 blocks and 4 heads; DINOv2 adds LayerScale through `options`."""
+    return vit("vit_micro", embed_dim=64, num_heads=4, depth=4, num_classes=num_classes, **options)
+
+
 def _dino_model() -> DINO:
-    """Notebook 06's setting: a ViT of width 64, 4 blocks and 4 heads."""
-    return DINO(vit("vit_micro", embed_dim=64, num_heads=4, depth=4, num_classes=0), _dino_head())
+    """Notebook 06's setting: its ViT and the DINO head."""
+    return DINO(_dino_backbone(), _dino_head())
 
 
 def _dino_supervised_model() -> nn.Module:
     """Notebook 06's supervised reference: DINO's ViT with a linear head naming what a scene holds."""
-    return vit("vit_micro", embed_dim=64, num_heads=4, depth=4, num_classes=len(SHAPES) + len(COLOURS))
+    return _dino_backbone(num_classes=len(SHAPES) + len(COLOURS))
 
 
 def _dinov2_model() -> DINO:
     """The DINO setting plus what DINOv2 adds to the model: LayerScale in every block (starting at 1,
     where DINOv2's long runs start at 1e-5; notebook 07 says why) and a separate iBOT head for the
     patch tokens."""
-    backbone = vit("vit_micro", embed_dim=64, num_heads=4, depth=4, num_classes=0, init_values=1.0)
+    backbone = _dino_backbone(init_values=1.0)
     return DINO(backbone, _dino_head(), patch_head=_dino_head())
 
 
