@@ -3,11 +3,13 @@ keeps CLIP frozen; Flamingo's gate starts closed."""
 import pytest
 import torch
 
+from vp_utils.data import caption_vocabulary
 from vp_utils.objectives.fusion import next_token_loss
 from vp_utils.models import resnet, vit
 from vp_utils.models.clip import CLIP, TextConfig, TextTransformer
-from vp_utils.models.fusion import (EarlyFusion, FusionConfig, GatedCrossAttention, LateFusion, prefix_lm_mask, vision_tokens)
-from vp_utils.objectives import question_answer_ids, vqa_loss
+from vp_utils.models.fusion import (EarlyFusion, FusionConfig, GatedCrossAttention, LateFusion, PixelPatches,
+                                   prefix_lm_mask, vision_tokens)
+from vp_utils.objectives import late_fusion_loss, question_answer_ids, vqa_loss
 
 CONFIG = FusionConfig(vocab_size=20, num_answers=7, image_size=32, context_length=8, dim=32, depth=2, heads=2)
 
@@ -81,9 +83,47 @@ def test_next_token_loss_counts_only_learned_non_padding_targets():
         next_token_loss(logits, torch.tensor([[1, 0, 0, 0]]))
 
 
+def _tiny_clip(vocab_size=20):
+    return CLIP(resnet("resnet20", num_classes=0, width=8),
+                TextTransformer(TextConfig(vocab_size=vocab_size, context_length=8, width=32, heads=2, layers=1)), 16)
+
+
+def test_pooled_control_reads_one_token_the_mean_of_the_encoders():
+    from dataclasses import replace
+    visual = resnet("resnet20", num_classes=0, width=8)
+    torch.manual_seed(0)
+    pooled = EarlyFusion(visual, replace(CONFIG, pool_image=True)).eval()
+    images = torch.rand(2, 3, 32, 32)
+    assert pooled.num_image_tokens == 1 and pooled.image_pos.shape == (1, 1, CONFIG.dim)
+    assert torch.allclose(pooled.seen_tokens(images)[:, 0], vision_tokens(visual, images).mean(1))
+    assert pooled.answer_logits(images, torch.tensor([[1, 4, 19], [1, 5, 19]])).shape == (2, 7)
+
+
+def test_pixel_patches_are_the_tokens_without_an_encoder():
+    images = torch.rand(2, 3, 32, 32)
+    tokens = vision_tokens(PixelPatches(4), images)
+    assert tokens.shape == (2, 64, 48)
+    assert torch.equal(tokens[1, 9].reshape(3, 4, 4), images[1, :, 4:8, 4:8])  # token 9: row 1, column 1
+    model = _model(PixelPatches(4))
+    assert model.num_image_tokens == 64 and not list(model.visual.parameters())
+    with pytest.raises(ValueError, match="patch_size 5 must divide"):
+        PixelPatches(5).forward_features(images)
+
+
+def test_late_fusion_loss_reads_the_question_without_its_answer():
+    eot = caption_vocabulary().eot
+    late = LateFusion(_tiny_clip(vocab_size=eot + 1), num_answers=7)
+    images, ids = torch.rand(2, 3, 32, 32), torch.tensor([[1, 4, 5, 6, 19], [1, 4, 7, 19, 0]])
+    prompt_lengths, labels = torch.tensor([3, 2]), torch.tensor([2, 3])
+    seen = []
+    late.register_forward_hook(lambda module, args, out: seen.append(args[1]))
+    out = late_fusion_loss(late, (images, ids, prompt_lengths, labels))
+    assert seen[0].tolist() == [[1, 4, 5, eot, 0], [1, 4, eot, 0, 0]]
+    assert out["loss"].requires_grad and 0 <= out["accuracy"] <= 1
+
+
 def test_late_fusion_trains_only_its_mlp():
-    clip = CLIP(resnet("resnet20", num_classes=0, width=8),
-                TextTransformer(TextConfig(vocab_size=20, context_length=8, width=32, heads=2, layers=1)), 16)
+    clip = _tiny_clip()
     late = LateFusion(clip, num_answers=7)
     late.train()
     out = late(torch.rand(2, 3, 32, 32), torch.tensor([[1, 4, 19], [1, 5, 19]]))

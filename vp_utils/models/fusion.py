@@ -32,6 +32,22 @@ def vision_tokens(visual: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return features.flatten(2).transpose(1, 2)
 
 
+class PixelPatches(nn.Module):
+    """No image encoder at all: each patch_size x patch_size square's raw pixels are one token's
+    input, laid out as a feature map (channels = 3 * patch_size**2) that `vision_tokens` reads
+    cell by cell. Early fusion in Fuyu's sense, where the transformer itself reads the patches."""
+
+    def __init__(self, patch_size: int = 4):
+        super().__init__()
+        self.patch_size = check_int(patch_size, "patch_size", 1)
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        check_images(images)
+        if images.shape[-1] % self.patch_size or images.shape[-2] % self.patch_size:
+            raise ValueError(f"patch_size {self.patch_size} must divide the image size {tuple(images.shape[-2:])}")
+        return F.pixel_unshuffle(images, self.patch_size)
+
+
 def prefix_lm_mask(n_image: int, n_text: int, device=None) -> torch.Tensor:
     """(T, T) boolean mask, True = may attend, for T = n_image + n_text: image tokens see all
     image tokens only; text token i sees every image token and text tokens 0..i."""
@@ -51,6 +67,7 @@ class FusionConfig:
     dim: int = 64
     depth: int = 4
     heads: int = 4
+    pool_image: bool = False  # one image token, the mean of the encoder's: what late fusion's vector keeps
 
 
 class EarlyFusion(nn.Module):
@@ -67,10 +84,10 @@ class EarlyFusion(nn.Module):
         if not hasattr(visual, "forward_features"):
             raise TypeError(f"visual must be one of our image models, got {show(visual)}")
         self.config, self.visual, self.train_visual = config, visual, train_visual
-        visual.requires_grad_(train_visual)
+        visual.requires_grad_(train_visual).eval()  # batch norm cannot probe one image in training mode
         try:
             with torch.no_grad():
-                probe = vision_tokens(visual.eval(), torch.zeros(1, 3, config.image_size, config.image_size))
+                probe = self.seen_tokens(torch.zeros(1, 3, config.image_size, config.image_size))
         except ValueError as error:
             raise ValueError(f"image_size {config.image_size} does not suit the visual encoder: {error}") from None
         self.num_image_tokens, vision_dim = probe.shape[1:]
@@ -97,13 +114,19 @@ class EarlyFusion(nn.Module):
         self.visual.train(mode and self.train_visual)  # a frozen encoder keeps its batch-norm statistics
         return self
 
+    def seen_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, N, D): the encoder's tokens, or with `pool_image` their mean as the only one (the
+        control that keeps the model and removes where things are and which goes with which)."""
+        seen = vision_tokens(self.visual, images)
+        return seen.mean(dim=1, keepdim=True) if self.config.pool_image else seen
+
     def embed(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         check_images(images)
         check_token_ids(ids, self.config.context_length)
         if len(ids) != len(images):
             raise ValueError(f"need one text per image, got {len(images)} images and {len(ids)} texts")
         with torch.set_grad_enabled(self.train_visual and torch.is_grad_enabled()):
-            seen = vision_tokens(self.visual, images)
+            seen = self.seen_tokens(images)
         image = self.projector(seen) + self.image_pos + self.modality[0]
         text = self.token_embedding(ids) + self.text_pos[:, :ids.shape[1]] + self.modality[1]
         return torch.cat([image, text], dim=1)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from ..data.batching import step_scenes
 from ..data.captions import ANSWERS, Question, caption_vocabulary, questions
 from ..data.shapes import Scenes, ShapesWorld
-from ..models.fusion import EarlyFusion, last_token
+from ..models.fusion import EarlyFusion, LateFusion, last_token
 
 
 def next_token_loss(logits: torch.Tensor, ids: torch.Tensor, learn: torch.Tensor | None = None,
@@ -56,6 +56,17 @@ def vqa_loss(model: EarlyFusion, batch) -> dict[str, torch.Tensor]:
     classifier, language = F.cross_entropy(logits, labels), next_token_loss(model.lm_head(tokens), ids, learn=answer)
     return {"loss": classifier + language, "classifier": classifier.detach(), "language": language.detach(),
             "accuracy": (logits.argmax(1) == labels).float().mean()}
+
+
+def late_fusion_loss(model: LateFusion, batch) -> dict[str, torch.Tensor]:
+    """Late fusion trained on early fusion's batches: each row cut back to start, question, end (what
+    CLIP's text tower reads), and the classifier's cross-entropy on the answer."""
+    images, ids, prompt_lengths, labels = batch
+    rows = torch.arange(len(ids), device=ids.device)
+    question = ids.masked_fill(torch.arange(ids.shape[1], device=ids.device)[None] >= prompt_lengths[:, None], 0)
+    question[rows, prompt_lengths] = caption_vocabulary().eot
+    logits = model(images, question)
+    return {"loss": F.cross_entropy(logits, labels), "accuracy": (logits.argmax(1) == labels).float().mean()}
 
 
 def fusion_questions(scenes: Scenes, step: int, seed: int = 0) -> list[Question]:

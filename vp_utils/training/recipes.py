@@ -18,7 +18,7 @@ from ..data.shapes import COLOURS, SHAPES, ShapesWorld
 from ..lab.checks import check_choice
 from ..models.clip import CLIP, tiny_clip
 from ..models.dino import DINO, DINOHead
-from ..models.fusion import EarlyFusion, FusionConfig
+from ..models.fusion import EarlyFusion, FusionConfig, LateFusion, PixelPatches
 from ..models.heads import Embedder, projection_head
 from ..models.mae import MaskedAutoencoder
 from ..models.resnet import resnet
@@ -115,14 +115,26 @@ def _dinov2_model() -> DINO:
     return DINO(backbone, _dino_head(), patch_head=_dino_head())
 
 
-def _fusion_model() -> EarlyFusion:
-    """Notebook 11's early fusion: the shipped CLIP's ResNet-8 (notebook 08), frozen as in LLaVA, its
-    8x8 feature map as 64 image tokens; a 4-block, 64-wide transformer."""
-    vocabulary, clip = caption_vocabulary(), _clip_model()
+def _shipped_clip() -> CLIP:
+    clip = _clip_model()
     load_shipped("clip", clip)
+    return clip
+
+
+def _fusion_model(encoder: str = "clip", pool_image: bool = False) -> EarlyFusion:
+    """Notebook 11's early fusion: the shipped CLIP's ResNet-8 (notebook 08), frozen as in LLaVA, its
+    8x8 feature map as 64 image tokens; a 4-block, 64-wide transformer. Its controls: the 64 tokens
+    pooled into one (`pool_image`), or no encoder, 4x4-pixel patches as the tokens (`encoder="pixels"`)."""
+    vocabulary = caption_vocabulary()
+    visual = _shipped_clip().visual if check_choice(encoder, ("clip", "pixels"), "encoder") == "clip" else PixelPatches(4)
     config = FusionConfig(vocab_size=len(vocabulary), num_answers=len(ANSWERS),
-                          context_length=vocabulary.context_length)
-    return EarlyFusion(clip.visual, config)
+                          context_length=vocabulary.context_length, pool_image=pool_image)
+    return EarlyFusion(visual, config)
+
+
+def _late_fusion_model() -> LateFusion:
+    """Notebook 11's baseline: the shipped CLIP encodes image and question apart, an MLP answers."""
+    return LateFusion(_shipped_clip(), len(ANSWERS))
 
 
 PLAIN = dict(background="plain", length=50_000)
@@ -146,6 +158,10 @@ RECIPES = {
                      before_step=obj.teacher_step, lr=5e-4, betas=(0.9, 0.999), weight_decay=0.04,
                      world=dict(PLAIN, objects=(1, 3))),
 }
+# Early fusion's controls and baseline, each on early fusion's batches and budget (data/checkpoints/fusion.json)
+RECIPES["fusion_pooled"] = replace(RECIPES["fusion"], build=partial(_fusion_model, pool_image=True))
+RECIPES["fusion_pixels"] = replace(RECIPES["fusion"], build=partial(_fusion_model, encoder="pixels"), parent=None)
+RECIPES["late_fusion"] = replace(RECIPES["fusion"], build=_late_fusion_model, loss=obj.late_fusion_loss)
 RECIPES["vit_avg"] = replace(RECIPES["vit"], build=partial(_vit_model, global_pool="avg", class_token=False))
 # Same data and loss; the optimiser tuned for the ViT tower by a short sweep of four settings (600 steps each),
 # and trained with --warmup 200 (data/checkpoints/clip_vit.json)
