@@ -9,7 +9,8 @@ import torch
 
 from vp_utils.data import scene_indices
 from vp_utils.training import get_recipe, run, run_model, shipped_model
-from vp_utils.training.checkpoint import SHIPPED, export, load_checkpoint, load_shipped, save_checkpoint, sha256
+from vp_utils.training.checkpoint import (SHIPPED, check_rerun, export, load_checkpoint, load_shipped, save_checkpoint,
+                                         sha256)
 from vp_utils.training.trainer import Process, build, parse_args, train
 
 SMALL = ["--steps", "6", "--batch-size", "8", "--warmup", "2"]
@@ -141,6 +142,22 @@ def test_export_and_load_shipped_check_the_hash(tmp_path):
     path.write_bytes(path.read_bytes()[:-1] + b"x")
     with pytest.raises(ValueError, match="SHA-256"):
         load_shipped("tiny", model, shipped=tmp_path / "shipped")
+
+
+def test_a_rerun_is_held_to_the_loss_its_record_says_it_should_reach(tmp_path):
+    _run(tmp_path / "run", "--stop-after", "4")
+    export(tmp_path / "run", "tiny", shipped=tmp_path / "shipped")
+    target = json.loads((tmp_path / "shipped" / "tiny.json").read_text())["rerun"]
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert target["last_steps"] == 2 and target["mean_loss"] == round(sum(losses[-2:]) / 2, 4)
+    assert "tiny: mean loss over the last 2 steps" in check_rerun(tmp_path / "run", "tiny", tmp_path / "shipped")
+    off = [dict(json.loads(line), loss=json.loads(line)["loss"] + target["within"] + 0.01)
+           for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    (tmp_path / "run" / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in off))
+    with pytest.raises(ValueError, match="outside the band"):
+        check_rerun(tmp_path / "run", "tiny", tmp_path / "shipped")
+    with pytest.raises(FileNotFoundError, match="not a trainer run folder"):
+        check_rerun(tmp_path, "tiny", tmp_path / "shipped")
 
 
 def test_a_learners_own_run_loads_through_run_model(tmp_path):

@@ -9,7 +9,8 @@ files and renames, so a run killed mid-save, or a full disk, leaves the previous
 When a notebook's claim needs more training than a notebook minute, it loads a checkpoint the
 project trained with its own recipe: `export` copies a trainer run's weights to
 `data/checkpoints/NAME.pt` with a record beside it (NAME.json: the command that made it, the
-step, final loss, time and SHA-256), and `load_shipped` refuses a file whose hash differs.
+step, final loss, time, the loss a rerun should reach and SHA-256), and `load_shipped` refuses a
+file whose hash differs. `check_rerun` holds a learner's rerun of that command to the record.
 """
 from __future__ import annotations
 
@@ -111,7 +112,8 @@ def export(run: str | Path, name: str, shipped: Path = SHIPPED) -> Path:
     path, record_path = _shipped_paths(name, shipped)
     state = read_checkpoint(run / "last.pt")
     meta = state["meta"]
-    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    metrics = _metrics(run)
+    last = metrics[-1]
     data = _serialise({"model": state["model"], "step": state["step"], "meta": meta})
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in meta.items()
                      if k in ("steps", "batch_size", "seed", "lr", "warmup", "clip", "image_size") and v is not None)
@@ -119,10 +121,44 @@ def export(run: str | Path, name: str, shipped: Path = SHIPPED) -> Path:
               "step": state["step"], "final_loss": round(last["loss"], 4), "train_seconds": round(last["seconds"]),
               "machine": f"{platform.machine()}, {meta.get('world_size', 1)} process(es), torch {torch.__version__}",
               **{k: meta.get(k) for k in ("device", "threads", "commit", "parent")},
-              "sha256": hashlib.sha256(data).hexdigest()}
+              "rerun": rerun_target(metrics), "sha256": hashlib.sha256(data).hexdigest()}
     shipped.mkdir(parents=True, exist_ok=True)
     write_atomically({path: data, record_path: (json.dumps(record, indent=1) + "\n").encode()})
     return path
+
+
+def rerun_target(metrics: list[dict], share: float = 0.1) -> dict:
+    """What a rerun of the same command should reach: the mean loss over the last `share` of its
+    logged steps, within twice those steps' standard deviation. One batch's loss is noisy, and
+    another machine's thread count or BLAS changes the rounding, so a rerun follows the curve, not
+    its digits."""
+    tail = torch.tensor([m["loss"] for m in metrics[-max(2, int(len(metrics) * share)):]], dtype=torch.float64)
+    return {"last_steps": len(tail), "mean_loss": round(tail.mean().item(), 4), "within": round(2 * tail.std().item(), 4)}
+
+
+def check_rerun(run: str | Path, name: str, shipped: Path = SHIPPED) -> str:
+    """Hold trainer run `run` (a rerun of shipped checkpoint `name`'s command) to the record: its
+    mean loss over the same last steps must land within the recorded band. Returns the comparison;
+    raises ValueError when the run is too short or lands outside."""
+    target = shipped_record(name, shipped).get("rerun")
+    if not target:
+        raise ValueError(f"{name}.json records no rerun target; re-export it with its recipe")
+    metrics = _metrics(Path(run))
+    if len(metrics) < target["last_steps"]:
+        raise ValueError(f"{run} logged {len(metrics)} steps, fewer than the {target['last_steps']} compared")
+    reached = sum(m["loss"] for m in metrics[-target["last_steps"]:]) / target["last_steps"]
+    verdict = (f"{name}: mean loss over the last {target['last_steps']} steps {reached:.4f}, "
+               f"shipped {target['mean_loss']:.4f} +- {target['within']:.4f}")
+    if abs(reached - target["mean_loss"]) > target["within"]:
+        raise ValueError(verdict + ": outside the band (another command, or a changed recipe?)")
+    return verdict
+
+
+def _metrics(run: Path) -> list[dict]:
+    path = run / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run} holds no metrics.jsonl: not a trainer run folder")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def load_shipped(name: str, model: nn.Module, shipped: Path = SHIPPED) -> dict:
