@@ -5,7 +5,7 @@ import torch
 
 from vp_utils.data import caption_vocabulary
 from vp_utils.objectives.fusion import next_token_loss
-from vp_utils.models import resnet, vit
+from vp_utils.models import count_parameters, resnet, vit
 from vp_utils.models.clip import CLIP, TextConfig, TextTransformer
 from vp_utils.models.fusion import (EarlyFusion, FusionConfig, GatedCrossAttention, LateFusion, PixelPatches,
                                    prefix_lm_mask, vision_tokens)
@@ -49,6 +49,7 @@ def test_heads_shapes_tied_words_and_frozen_encoder():
     assert model.lm_logits(images, ids).shape == (2, 4, 20)
     assert model.lm_head.weight is model.token_embedding.weight
     assert not any(p.requires_grad for p in model.visual.parameters())
+    assert count_parameters(model, trainable=True) == count_parameters(model) - count_parameters(model.visual)
     model.train()
     assert not model.visual.training  # frozen batch-norm statistics stay frozen
 

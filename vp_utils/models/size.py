@@ -4,6 +4,6 @@ from __future__ import annotations
 from torch import nn
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Every parameter, trainable or frozen."""
-    return sum(p.numel() for p in model.parameters())
+def count_parameters(model: nn.Module, trainable: bool = False) -> int:
+    """Every parameter, trainable or frozen; with `trainable`, only those that learn."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
