@@ -41,3 +41,12 @@ def test_cluster_retrieve_rejects_bad_input():
         cluster_retrieve(pool, torch.randn(2, 4), clusters=11, per_query=1)
     with pytest.raises(ValueError):
         cluster_retrieve(pool, torch.randn(2, 4), clusters=2, per_query=0)
+
+
+def test_deduplicate_drops_every_near_copy_of_the_evaluation_images():
+    torch.manual_seed(0)
+    pool, evaluation = torch.randn(6, 16), torch.randn(2, 16)
+    pool[4], pool[5] = evaluation[0] + 0.01 * torch.randn(16), evaluation[0] + 0.01 * torch.randn(16)
+    assert deduplicate(pool, threshold=0.99, against=evaluation).tolist() == [True] * 4 + [False, False]
+    with pytest.raises(ValueError, match="against has 8 dimensions"):
+        deduplicate(pool, against=torch.randn(2, 8))

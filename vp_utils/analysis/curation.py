@@ -15,10 +15,11 @@ import torch.nn.functional as F
 from ..lab.checks import check_positive
 
 
-def deduplicate(features: torch.Tensor, threshold: float = 0.95) -> torch.Tensor:
+def deduplicate(features: torch.Tensor, threshold: float = 0.95, against: torch.Tensor | None = None) -> torch.Tensor:
     """A boolean keep-mask over the rows of (n, dim) embeddings: an image is dropped when an
     earlier *kept* image has cosine similarity above `threshold` with it, so one copy of every
-    group of near-duplicates stays (the first)."""
+    group of near-duplicates stays (the first). Rows that near-copy any row of `against` (m, dim),
+    the evaluation images, all go: DINOv2 removes its test sets' copies from its training data."""
     x = _normalised(features, "features")
     if not -1 <= threshold <= 1:
         raise ValueError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
@@ -29,6 +30,11 @@ def deduplicate(features: torch.Tensor, threshold: float = 0.95) -> torch.Tensor
             later = similar[i].clone()
             later[: i + 1] = False
             keep &= ~later  # i stays; its near-copies after it go
+    if against is not None:
+        evaluation = _normalised(against, "against")
+        if evaluation.shape[1] != x.shape[1]:
+            raise ValueError(f"against has {evaluation.shape[1]} dimensions, features {x.shape[1]}")
+        keep &= ~((x @ evaluation.T) > threshold).any(dim=1)
     return keep
 
 
