@@ -7,9 +7,9 @@ from vp_utils.data import caption_vocabulary
 from vp_utils.objectives.fusion import next_token_loss
 from vp_utils.models import count_parameters, resnet, vit
 from vp_utils.models.clip import CLIP, TextConfig, TextTransformer
-from vp_utils.models.fusion import (EarlyFusion, FusionConfig, GatedCrossAttention, LateFusion, PixelPatches,
-                                   prefix_lm_mask, vision_tokens)
-from vp_utils.objectives import late_fusion_loss, question_answer_ids, vqa_loss
+from vp_utils.models.fusion import (EarlyFusion, FlamingoReader, FusionConfig, GatedCrossAttention, LateFusion,
+                                   PixelPatches, prefix_lm_mask, vision_tokens)
+from vp_utils.objectives import answer_loss, late_fusion_loss, question_answer_ids, vqa_loss
 
 CONFIG = FusionConfig(vocab_size=20, num_answers=7, image_size=32, context_length=8, dim=32, depth=2, heads=2)
 
@@ -195,3 +195,19 @@ def test_fusion_batches_turn_through_the_question_types():
     kinds = [q.kind for q in fusion_questions(scenes, step=0)]
     assert sorted(set(kinds)) == sorted(QUESTION_TYPES) and max(map(kinds.count, QUESTION_TYPES)) == 10
     assert [q.kind for q in fusion_questions(scenes, step=1)] != kinds  # a scene seen again is asked something else
+
+
+def test_flamingo_reader_answers_blind_until_its_gates_open():
+    fusion = _model(resnet("resnet20", num_classes=0, width=8))
+    reader = FlamingoReader(fusion, heads=2).train()
+    ids = torch.tensor([[1, 4, 5, 19], [1, 6, 19, 0]])
+    one, other = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    assert torch.equal(reader.answer_logits(one, ids), reader.answer_logits(other, ids))  # gates at 0: blind
+    with torch.no_grad():
+        for bridge in reader.bridges:
+            bridge.gate.fill_(0.5)
+    assert not torch.allclose(reader.answer_logits(one, ids), reader.answer_logits(other, ids), atol=1e-4)
+    batch = (one, ids, torch.tensor([3, 2]), torch.tensor([1, 2]))
+    answer_loss(reader, batch)["loss"].backward()
+    assert not fusion.training and all(p.grad is None for p in fusion.parameters())
+    assert all(b.gate.grad is not None for b in reader.bridges)

@@ -219,3 +219,33 @@ class GatedCrossAttention(nn.Module):
         k, v = (split(t) for t in self.key_value(image).chunk(2, dim=-1))
         attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, length, dim)
         return text + torch.tanh(self.gate) * self.out(attended)
+
+
+class FlamingoReader(nn.Module):
+    """Flamingo's way in, in miniature: a frozen model reads the text alone, and a trainable gated
+    cross-attention layer in front of each of its blocks lets the words look at the image tokens.
+    The frozen reader is a trained `EarlyFusion` run without image tokens in its sequence, so with
+    every gate at its start (0) it answers blind, from the question alone."""
+
+    def __init__(self, fusion: EarlyFusion, heads: int = 4):
+        super().__init__()
+        if not isinstance(fusion, EarlyFusion):
+            raise TypeError(f"fusion must be an EarlyFusion, got {show(fusion)}")
+        self.fusion = fusion.requires_grad_(False).eval()
+        self.bridges = nn.ModuleList(GatedCrossAttention(fusion.config.dim, heads) for _ in fusion.blocks)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.fusion.eval()
+        return self
+
+    def answer_logits(self, images: torch.Tensor, ids: torch.Tensor, at: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, num_answers), read at position `at` of each row (default: its last non-padding token)."""
+        fusion = self.fusion
+        tokens = fusion.embed(images, ids)
+        image, text = tokens[:, :fusion.num_image_tokens], tokens[:, fusion.num_image_tokens:]
+        mask = prefix_lm_mask(0, ids.shape[1], ids.device)
+        for bridge, block in zip(self.bridges, fusion.blocks):
+            text = block(bridge(text, image), mask=mask)
+        text = fusion.norm(text)
+        return fusion.answer_head(text[torch.arange(len(ids)), last_token(ids) if at is None else at])

@@ -58,6 +58,14 @@ def vqa_loss(model: EarlyFusion, batch) -> dict[str, torch.Tensor]:
             "accuracy": (logits.argmax(1) == labels).float().mean()}
 
 
+def answer_loss(model, batch) -> dict[str, torch.Tensor]:
+    """The answer classifier's cross-entropy alone, read at each question's last token, for any model
+    with `answer_logits(images, ids, at)` (Flamingo's bridges train on it)."""
+    images, ids, prompt_lengths, labels = batch
+    logits = model.answer_logits(images, ids, at=prompt_lengths - 1)
+    return {"loss": F.cross_entropy(logits, labels), "accuracy": (logits.argmax(1) == labels).float().mean()}
+
+
 def late_fusion_loss(model: LateFusion, batch) -> dict[str, torch.Tensor]:
     """Late fusion trained on early fusion's batches: each row cut back to start, question, end (what
     CLIP's text tower reads), and the classifier's cross-entropy on the answer."""

@@ -18,7 +18,7 @@ from ..data.shapes import COLOURS, SHAPES, ShapesWorld
 from ..lab.checks import check_choice
 from ..models.clip import CLIP, tiny_clip
 from ..models.dino import DINO, DINOHead
-from ..models.fusion import EarlyFusion, FusionConfig, LateFusion, PixelPatches
+from ..models.fusion import EarlyFusion, FlamingoReader, FusionConfig, LateFusion, PixelPatches
 from ..models.heads import Embedder, projection_head
 from ..models.mae import MaskedAutoencoder
 from ..models.resnet import resnet
@@ -132,6 +132,14 @@ def _fusion_model(encoder: str = "clip", pool_image: bool = False) -> EarlyFusio
     return EarlyFusion(visual, config)
 
 
+def _flamingo_model() -> FlamingoReader:
+    """Notebook 11's Flamingo bridges: the shipped early fusion, frozen and reading text alone, with a
+    gated cross-attention layer to learn in front of each of its blocks."""
+    fusion = _fusion_model()
+    load_shipped("fusion", fusion)
+    return FlamingoReader(fusion)
+
+
 def _late_fusion_model() -> LateFusion:
     """Notebook 11's baseline: the shipped CLIP encodes image and question apart, an MLP answers."""
     return LateFusion(_shipped_clip(), len(ANSWERS))
@@ -162,6 +170,7 @@ RECIPES = {
 RECIPES["fusion_pooled"] = replace(RECIPES["fusion"], build=partial(_fusion_model, pool_image=True))
 RECIPES["fusion_pixels"] = replace(RECIPES["fusion"], build=partial(_fusion_model, encoder="pixels"), parent=None)
 RECIPES["late_fusion"] = replace(RECIPES["fusion"], build=_late_fusion_model, loss=obj.late_fusion_loss)
+RECIPES["flamingo"] = replace(RECIPES["fusion"], build=_flamingo_model, loss=obj.answer_loss, parent="fusion")
 RECIPES["vit_avg"] = replace(RECIPES["vit"], build=partial(_vit_model, global_pool="avg", class_token=False))
 # Same data and loss; the optimiser tuned for the ViT tower by a short sweep of four settings (600 steps each),
 # and trained with --warmup 200 (data/checkpoints/clip_vit.json)
