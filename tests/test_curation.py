@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from vp_utils.analysis.curation import cluster_retrieve, deduplicate
+from vp_utils.analysis.curation import cluster_retrieve, copies_of, deduplicate
 
 
 def test_deduplicate_keeps_the_first_of_each_group_of_near_copies():
@@ -43,10 +43,10 @@ def test_cluster_retrieve_rejects_bad_input():
         cluster_retrieve(pool, torch.randn(2, 4), clusters=2, per_query=0)
 
 
-def test_deduplicate_drops_every_near_copy_of_the_evaluation_images():
+def test_copies_of_finds_the_rows_that_copy_an_evaluation_image():
     torch.manual_seed(0)
     pool, evaluation = torch.randn(6, 16), torch.randn(2, 16)
-    pool[4], pool[5] = evaluation[0] + 0.01 * torch.randn(16), evaluation[0] + 0.01 * torch.randn(16)
-    assert deduplicate(pool, threshold=0.99, against=evaluation).tolist() == [True] * 4 + [False, False]
-    with pytest.raises(ValueError, match="against has 8 dimensions"):
-        deduplicate(pool, against=torch.randn(2, 8))
+    pool[4], pool[5] = evaluation[0], evaluation[1] + 0.3 * torch.randn(16)  # an exact copy; a merely similar image
+    assert copies_of(pool, evaluation).tolist() == [False] * 4 + [True, False]
+    with pytest.raises(ValueError, match="evaluation has 8 dimensions"):
+        copies_of(pool, torch.randn(2, 8))

@@ -15,11 +15,10 @@ import torch.nn.functional as F
 from ..lab.checks import check_positive
 
 
-def deduplicate(features: torch.Tensor, threshold: float = 0.95, against: torch.Tensor | None = None) -> torch.Tensor:
+def deduplicate(features: torch.Tensor, threshold: float = 0.95) -> torch.Tensor:
     """A boolean keep-mask over the rows of (n, dim) embeddings: an image is dropped when an
     earlier *kept* image has cosine similarity above `threshold` with it, so one copy of every
-    group of near-duplicates stays (the first). Rows that near-copy any row of `against` (m, dim),
-    the evaluation images, all go: DINOv2 removes its test sets' copies from its training data."""
+    group of near-duplicates stays (the first)."""
     x = _normalised(features, "features")
     if not -1 <= threshold <= 1:
         raise ValueError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")
@@ -30,12 +29,18 @@ def deduplicate(features: torch.Tensor, threshold: float = 0.95, against: torch.
             later = similar[i].clone()
             later[: i + 1] = False
             keep &= ~later  # i stays; its near-copies after it go
-    if against is not None:
-        evaluation = _normalised(against, "against")
-        if evaluation.shape[1] != x.shape[1]:
-            raise ValueError(f"against has {evaluation.shape[1]} dimensions, features {x.shape[1]}")
-        keep &= ~((x @ evaluation.T) > threshold).any(dim=1)
     return keep
+
+
+def copies_of(features: torch.Tensor, evaluation: torch.Tensor, threshold: float = 0.9999) -> torch.Tensor:
+    """A boolean mask over the rows of (n, dim) embeddings: True where a row copies a row of
+    `evaluation` (m, dim), cosine similarity above `threshold`. DINOv2 removes such copies of its
+    evaluation images from its training data; the threshold sits far above `deduplicate`'s, since
+    in a small world many different images are as close as near-duplicates are."""
+    x, reference = _normalised(features, "features"), _normalised(evaluation, "evaluation")
+    if reference.shape[1] != x.shape[1]:
+        raise ValueError(f"evaluation has {reference.shape[1]} dimensions, features {x.shape[1]}")
+    return ((x @ reference.T) > threshold).any(dim=1)
 
 
 def cluster_retrieve(pool: torch.Tensor, queries: torch.Tensor, clusters: int, per_query: int,
