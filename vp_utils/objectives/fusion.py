@@ -62,8 +62,7 @@ def answer_loss(model, batch) -> dict[str, torch.Tensor]:
     """The answer classifier's cross-entropy alone, read at each question's last token, for any model
     with `answer_logits(images, ids, at)` (Flamingo's bridges train on it)."""
     images, ids, prompt_lengths, labels = batch
-    logits = model.answer_logits(images, ids, at=prompt_lengths - 1)
-    return {"loss": F.cross_entropy(logits, labels), "accuracy": (logits.argmax(1) == labels).float().mean()}
+    return _answer_scores(model.answer_logits(images, ids, at=prompt_lengths - 1), labels)
 
 
 def late_fusion_loss(model: LateFusion, batch) -> dict[str, torch.Tensor]:
@@ -73,7 +72,10 @@ def late_fusion_loss(model: LateFusion, batch) -> dict[str, torch.Tensor]:
     rows = torch.arange(len(ids), device=ids.device)
     question = ids.masked_fill(torch.arange(ids.shape[1], device=ids.device)[None] >= prompt_lengths[:, None], 0)
     question[rows, prompt_lengths] = caption_vocabulary().eot
-    logits = model(images, question)
+    return _answer_scores(model(images, question), labels)
+
+
+def _answer_scores(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"loss": F.cross_entropy(logits, labels), "accuracy": (logits.argmax(1) == labels).float().mean()}
 
 
