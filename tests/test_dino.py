@@ -109,14 +109,38 @@ def test_dense_probe_learns_a_per_patch_linear_map():
         dense_probe(x[:30], labels[:30], x[30:], "segment")
 
 
+def test_block_masks_hide_half_the_images_in_blocks_as_dinov2_does():
+    from vp_utils.objectives import block_patch_mask
+    mask = block_patch_mask(200, 8, (0.1, 0.5), generator=torch.Generator().manual_seed(0))
+    again = block_patch_mask(200, 8, (0.1, 0.5), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(mask, again) and set(mask.unique().tolist()) == {0.0, 1.0}
+    hidden = mask.sum(1)
+    assert (hidden > 0).sum() == 100  # exactly half the images are masked, the rest stay whole
+    assert hidden.max() <= 32 and hidden[hidden > 0].min() >= 1
+    assert 0.2 < hidden[hidden > 0].mean() / 64 < 0.35  # target shares spread over 10-50%
+    # blocks, not scattered patches: most hidden patches have a hidden neighbour on the grid
+    assert _share_with_hidden_neighbour(mask.view(200, 8, 8)) > 0.9
+    scattered = (torch.rand(200, 8, 8, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    assert _share_with_hidden_neighbour(scattered) < 0.85
+    with pytest.raises(ValueError, match="share"):
+        block_patch_mask(4, 8, share=2.0)
+
+
+def _share_with_hidden_neighbour(grid: torch.Tensor) -> float:
+    """Of the hidden patches in (B, H, W) masks, the share with a hidden patch above, below or beside."""
+    padded = torch.nn.functional.pad(grid, (1, 1, 1, 1))
+    neighbours = padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]
+    return (((neighbours > 0) & grid.bool()).sum() / grid.sum()).item()
+
+
 def test_ibot_branch_hides_masked_patches_behind_the_mask_token():
-    from vp_utils.objectives import random_patch_mask
+    from vp_utils.objectives import block_patch_mask
     torch.manual_seed(0)
     backbone = vit("vit_micro", embed_dim=32, num_heads=2, depth=1, num_classes=0)
     model = DINO(backbone, DINOHead(32, 16, hidden_dim=24, bottleneck_dim=8), DINOHead(32, 16, hidden_dim=24, bottleneck_dim=8))
     images = torch.rand(3, 3, 32, 32)
-    mask = random_patch_mask(3, 64, (0.25, 0.25), torch.Generator().manual_seed(0))
-    assert mask.shape == (3, 64) and torch.equal(mask.sum(1), torch.full((3,), 16.0))
+    mask = block_patch_mask(3, 8, (0.25, 0.25), share=1.0, generator=torch.Generator().manual_seed(0))
+    assert mask.shape == (3, 64) and (mask.sum(1) > 0).all() and (mask.sum(1) <= 16).all()
     student, teacher = model.forward_masked(images, mask)
     assert student.shape == teacher.shape == (3, 64, 16) and not teacher.requires_grad
     unmasked = model.student.patch_logits(images)

@@ -36,7 +36,7 @@ from vp_utils.models import (CLIP, DINO, Attention, DINOHead, EarlyFusion, Fusio
                              GatedCrossAttention, LateFusion, MaskedAutoencoder, PatchEmbed, ResNet, ResNetConfig,
                              TextConfig, TextTransformer, ViTConfig, causal_mask, clip_vit, patchify, prefix_lm_mask,
                              projection_head, random_masking, resample_pos_embed, resnet, tiny_clip, unpatchify, vit)
-from vp_utils.objectives import question_answer_ids, random_patch_mask  # noqa: E402
+from vp_utils.objectives import block_patch_mask, question_answer_ids  # noqa: E402
 
 STANDARD = (ValueError, TypeError)
 
@@ -362,9 +362,10 @@ CASES = [
     bad(DINOHead, "out_dim", 64, out_dim=2.5),
     bad(DINO(VIT, HEAD), "n_global", [IMAGES, IMAGES], n_global=0),
     bad(DINO(VIT, HEAD), "n_global", [IMAGES, IMAGES], n_global=3),
-    bad(random_patch_mask, "ratio", 4, 16, ratio=(0.5, 0.1)),
-    bad(random_patch_mask, "ratio", 4, 16, ratio=0.5),
-    bad(random_patch_mask, "batch", -1, 16),
+    bad(block_patch_mask, "ratio", 4, 8, ratio=(0.5, 0.1)),
+    bad(block_patch_mask, "ratio", 4, 8, ratio=0.5),
+    bad(block_patch_mask, "batch", -1, 8),
+    bad(block_patch_mask, "share", 4, 8, share=1.5),
     bad(projection_head, "kind", 64, kind="deep"),
     bad(projection_head, "dim_in", 0),
     bad(projection_head, "dim_in", 64.5),

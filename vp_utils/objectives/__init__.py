@@ -14,8 +14,8 @@ parameters, so a notebook's experiment runs the very function the trainer runs.
 from .classification import classification_loss, contents_batch, multilabel_loss, scene_contents, shape_batch
 from .clip import clip_batch, clip_loss, clip_objective
 from .contrastive import alignment, info_nce, nt_xent, uniformity
-from .dino import (distill, dino_batch, dino_loss, dino_objective, dino_views, dinov2_batch, dinov2_objective,
-                   ema_update, entropy, ibot_patch_loss, koleo_loss, random_patch_mask, sinkhorn_knopp, teacher_step,
+from .dino import (block_patch_mask, dino_batch, dino_loss, dino_objective, dino_views, dinov2_batch, dinov2_objective,
+                   distill, ema_update, entropy, ibot_patch_loss, koleo_loss, sinkhorn_knopp, teacher_step,
                    teacher_targets, update_center, update_teacher)
 from .distributed import all_gather_with_grad
 from .fusion import (answer_loss, fusion_batch, fusion_questions, late_fusion_loss, next_token_loss,
@@ -23,11 +23,11 @@ from .fusion import (answer_loss, fusion_batch, fusion_questions, late_fusion_lo
 from .mae import mae_batch, mae_loss, mae_objective, masked_mse, mean_colour_baseline, patch_targets
 from .simclr import simclr_batch, simclr_objective
 
-__all__ = ["alignment", "all_gather_with_grad", "answer_loss", "classification_loss", "clip_batch", "clip_loss",
-           "clip_objective", "contents_batch", "dino_batch", "dino_loss", "dino_objective", "dino_views",
+__all__ = ["alignment", "all_gather_with_grad", "answer_loss", "block_patch_mask", "classification_loss", "clip_batch",
+           "clip_loss", "clip_objective", "contents_batch", "dino_batch", "dino_loss", "dino_objective", "dino_views",
            "dinov2_batch", "dinov2_objective", "distill", "ema_update", "entropy", "fusion_batch", "fusion_questions",
            "ibot_patch_loss", "info_nce", "koleo_loss", "late_fusion_loss", "mae_batch", "mae_loss", "mae_objective",
            "masked_mse", "mean_colour_baseline", "multilabel_loss", "next_token_loss", "nt_xent", "patch_targets",
-           "question_answer_ids", "random_patch_mask", "scene_contents", "shape_batch", "simclr_batch",
-           "simclr_objective", "sinkhorn_knopp", "teacher_step", "teacher_targets", "uniformity", "update_center",
-           "update_teacher", "vqa_loss"]
+           "question_answer_ids", "scene_contents", "shape_batch", "simclr_batch", "simclr_objective",
+           "sinkhorn_knopp", "teacher_step", "teacher_targets", "uniformity", "update_center", "update_teacher",
+           "vqa_loss"]

@@ -8,6 +8,8 @@ DINOv2 swaps the running center for Sinkhorn-Knopp and adds the iBOT patch loss 
 """
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 
 import torch
@@ -136,18 +138,46 @@ def _check_logits(logits, name: str) -> torch.Tensor:
     return logits
 
 
-def random_patch_mask(batch: int, patches: int, ratio: tuple[float, float] = (0.1, 0.5),
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """(batch, patches) masks, 1 = hidden: each image hides a random set of patches, its share
-    drawn uniformly from `ratio` (iBOT and DINOv2 mask 10-50% of a global crop's patches)."""
+def block_patch_mask(batch: int, grid: int, ratio: tuple[float, float] = (0.1, 0.5), share: float = 0.5,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """(batch, grid * grid) masks, 1 = hidden, as DINOv2 draws them: `share` of the images are
+    masked, each in rectangular blocks (BEiT's masking), so that a hidden patch's neighbours are
+    often hidden too and copying them is no answer. The masked images' target shares spread evenly
+    over `ratio` (DINOv2: half the global crops, 10-50% of their patches); the rest stay whole."""
     check_int(batch, "batch", 1)
-    check_int(patches, "patches", 1)
+    check_int(grid, "grid", 1)
     lo, hi = check_pair(ratio, "ratio")
     if not 0 <= lo <= hi <= 1:
         raise ValueError(f"ratio must be (lo, hi) with 0 <= lo <= hi <= 1, got {ratio}")
-    share = lo + (hi - lo) * torch.rand(batch, 1, generator=generator)
-    ranks = torch.rand(batch, patches, generator=generator).argsort(dim=1).argsort(dim=1)
-    return (ranks < (share * patches).round()).float()
+    if not 0 <= share <= 1:
+        raise ValueError(f"share must be in [0, 1], got {share}")
+    masked = round(batch * share)
+    edges = torch.linspace(lo, hi, masked + 1)
+    targets = edges[:-1] + (edges[1:] - edges[:-1]) * torch.rand(masked, generator=generator)
+    masks = torch.zeros(batch, grid, grid)
+    for row, target in zip(torch.randperm(batch, generator=generator)[:masked], targets):
+        _mask_blocks(masks[row], int(target * grid * grid), generator)
+    return masks.flatten(1)
+
+
+def _mask_blocks(mask: torch.Tensor, target: int, generator: torch.Generator | None, tries: int = 10) -> None:
+    """Hide rectangles of `mask` (in place) of at least 4 patches and aspect ratio 0.3-3.3 until
+    `target` patches are hidden, or `tries` placements in a row add nothing (as BEiT does)."""
+    grid, failures = mask.shape[0], 0
+    while mask.sum() < target and failures < tries:
+        left = target - int(mask.sum())
+        u = torch.rand(4, generator=generator).tolist()
+        area = min(4, left) + (left - min(4, left)) * u[0]
+        aspect = math.exp(math.log(0.3) + 2 * math.log(1 / 0.3) * u[1])
+        h, w = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        top, side = int(u[2] * (grid - h + 1)), int(u[3] * (grid - w + 1))
+        block = mask[top:top + h, side:side + w]
+        new = h * w - int(block.sum())
+        if 0 < h < grid and 0 < w < grid and 0 < new <= left:
+            block.fill_(1)
+            failures = 0
+        else:
+            failures += 1
 
 
 @torch.no_grad()
@@ -209,9 +239,11 @@ def dino_batch(world: ShapesWorld, seed: int, step: int, size: int) -> tuple[tor
 
 
 def dinov2_batch(world: ShapesWorld, seed: int, step: int, size: int) -> tuple[torch.Tensor, ...]:
-    """DINO's crops, then an iBOT mask for each global crop (10-50% of its patches hidden)."""
+    """DINO's crops, then iBOT masks for the global crops: half of them hide 10-50% of their
+    patches in blocks."""
     crops = dino_batch(world, seed, step, size)
-    return (*crops, random_patch_mask(2 * size, patch_count(world), generator=step_generator(seed + 1, step)))
+    grid = math.isqrt(patch_count(world))
+    return (*crops, block_patch_mask(2 * size, grid, generator=step_generator(seed + 1, step)))
 
 
 def dinov2_objective(model: DINO, batch, ibot_weight: float = 1.0, koleo_weight: float = 0.1) -> dict[str, torch.Tensor]:
