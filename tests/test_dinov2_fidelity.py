@@ -32,3 +32,15 @@ def test_timm_dinov2_vit_small_with_layerscale_and_14px_patches_converts_exactly
     with torch.no_grad():
         assert torch.allclose(ours.forward_features(x), reference.forward_features(x), atol=1e-4)
     assert PRETRAINED["vit_small_patch14_dinov2"].startswith("vit_small_patch14_dinov2")
+
+
+def test_timm_dinov2_with_registers_converts_exactly():
+    reference = _randomise(timm.create_model("vit_small_patch14_reg4_dinov2", pretrained=False, img_size=70,
+                                             dynamic_img_size=True)).eval()
+    ours = from_timm(reference)
+    assert (ours.num_prefix_tokens, ours.prefix_positions, ours.pos_embed.shape[1]) == (5, 0, 25)
+    with torch.no_grad():
+        for size in (70, 112):  # its own 5x5 grid, and 8x8 through the resized position table
+            x = torch.randn(2, 3, size, size)
+            assert torch.allclose(ours.forward_features(x), reference.forward_features(x), atol=1e-4)
+    assert PRETRAINED["vit_small_patch14_reg4_dinov2"].startswith("vit_small_patch14_reg4_dinov2")

@@ -211,3 +211,47 @@ def test_flamingo_reader_answers_blind_until_its_gates_open():
     answer_loss(reader, batch)["loss"].backward()
     assert not fusion.training and all(p.grad is None for p in fusion.parameters())
     assert all(b.gate.grad is not None for b in reader.bridges)
+
+
+def test_caption_batches_learn_the_caption_after_a_fixed_prompt():
+    from vp_utils.data import ShapesWorld
+    from vp_utils.objectives import CAPTION_PROMPT, caption_batch, caption_loss
+    vocabulary = caption_vocabulary()
+    world = ShapesWorld(objects=(2, 3), background="plain", length=60)
+    images, ids, prompt_lengths = caption_batch(world, seed=0, step=0, size=4)
+    scenes = world.render(range(4))
+    assert images.shape == (4, 3, 32, 32) and prompt_lengths.tolist() == [6] * 4
+    for i, row in enumerate(ids):
+        objects = " and ".join(f"a {o['size']} {o['colour']} {o['shape']}" for o in scenes.objects(i))
+        assert vocabulary.decode(row) == f"what shapes are there ? {objects}"
+    assert vocabulary.decode(ids[0, :6]) == CAPTION_PROMPT.replace("?", " ?")
+    model = EarlyFusion(vit("vit_micro", num_classes=0, depth=1, embed_dim=32, num_heads=2),
+                        FusionConfig(vocab_size=len(vocabulary), num_answers=3, dim=32, depth=1, heads=2,
+                                     context_length=vocabulary.context_length))
+    loss = caption_loss(model, (images, ids, prompt_lengths))["loss"]
+    by_hand = torch.nn.functional.cross_entropy(model.lm_logits(images, ids)[:, 5:-1][ids[:, 6:] != 0],
+                                                ids[:, 6:][ids[:, 6:] != 0])
+    torch.testing.assert_close(loss, by_hand)
+    loss.backward()
+    assert model.answer_head.weight.grad is None  # captioning trains the language model alone
+
+
+def test_caption_scores_read_the_list_form_and_score_it_as_a_set():
+    from vp_utils.analysis import caption_scores, listed_objects
+    from vp_utils.data import ShapesWorld, caption
+    scenes = ShapesWorld(objects=(2, 3), background="plain", length=60).render(range(3))
+    truth = [caption(scenes, i, "list") for i in range(3)]
+    assert listed_objects("a small red circle and a large blue star") == [("small", "red", "circle"),
+                                                                         ("large", "blue", "star")]
+    assert listed_objects("a red circle") is None and listed_objects("a small red circle and") is None
+    assert caption_scores(truth, scenes) == {"well formed": 1.0, "exact": 1.0, "count": 1.0, "precision": 1.0,
+                                             "recall": 1.0}
+    reordered = [" and ".join(reversed(t.split(" and "))) for t in truth]
+    assert caption_scores(reordered, scenes)["exact"] == 1.0  # the order of the objects does not matter
+    first_only = [t.split(" and ")[0] for t in truth]
+    scores = caption_scores(first_only, scenes)
+    n_objects = sum(len(scenes.objects(i)) for i in range(3))
+    assert scores["exact"] == 0 and scores["precision"] == 1.0 and scores["recall"] == pytest.approx(3 / n_objects)
+    assert caption_scores(["blue blue", truth[1], "a"], scenes)["well formed"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="one scene per caption"):
+        caption_scores(truth[:2], scenes)

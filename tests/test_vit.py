@@ -52,6 +52,9 @@ def test_from_timm_gives_identical_logits(name):
     (dict(global_pool="avg", fc_norm=False), 64),
     (dict(class_token=False, global_pool="avg", fc_norm=False), 64),
     (dict(qkv_bias=False, mlp_ratio=2.0, num_classes=0), 64),
+    (dict(reg_tokens=4), 64),                             # registers after the class token
+    (dict(reg_tokens=2, no_embed_class=True, dynamic_img_size=True), 96),  # DINOv2 with registers
+    (dict(reg_tokens=3, class_token=False, global_pool="avg", fc_norm=False), 64),
 ])
 def test_from_timm_covers_the_variants_we_build(variant, size):
     torch.manual_seed(0)
@@ -63,9 +66,7 @@ def test_from_timm_covers_the_variants_we_build(variant, size):
 
 
 @pytest.mark.parametrize("variant, problem", [
-    (dict(reg_tokens=4), "register tokens"),
     (dict(global_pool="avg"), "fc_norm"),
-    (dict(no_embed_class=True), "no_embed_class"),
     (dict(global_pool="map"), "global_pool 'map'"),
 ])
 def test_unsupported_timm_variants_are_refused(variant, problem):
@@ -209,3 +210,17 @@ def test_cls_attention_map_reads_query_zero_over_the_patches():
     assert cls_attention_map(rollout, (2, 3)).shape == (2, 2, 3)
     with pytest.raises(ValueError, match="no CLS token"):
         cls_attention_map(torch.rand(1, 1, 6, 6), (2, 3))
+
+
+def test_registers_sit_between_the_class_token_and_the_patches_and_pooling_skips_them():
+    torch.manual_seed(0)
+    model = vit("vit_micro", reg_tokens=4, global_pool="avg", depth=1)
+    assert model.num_prefix_tokens == 5 and model.pos_embed.shape[1] == 5 + 64
+    x = torch.randn(2, 3, 32, 32)
+    tokens = model.forward_features(x)
+    assert tokens.shape == (2, 5 + 64, 128)
+    torch.testing.assert_close(model.forward_head(tokens, pre_logits=True), tokens[:, 5:].mean(1))
+    bare = vit("vit_micro", reg_tokens=4, class_position=False)
+    assert bare.prefix_positions == 0 and bare.pos_embed.shape[1] == 64
+    with pytest.raises(ValueError, match="reg_tokens"):
+        vit("vit_micro", reg_tokens=-1)

@@ -36,12 +36,14 @@ PRETRAINED = {"resnet18": "resnet18.a1_in1k", "resnet50": "resnet50.a1_in1k",
               "vit_base_patch16_224.mae": "vit_base_patch16_224.mae",
               # self-distilled without labels: DINO (no head, CLS pooling) and DINOv2 (LayerScale, 14-px patches)
               "vit_small_patch16_224.dino": "vit_small_patch16_224.dino",
-              "vit_small_patch14_dinov2": "vit_small_patch14_dinov2.lvd142m"}
+              "vit_small_patch14_dinov2": "vit_small_patch14_dinov2.lvd142m",
+              # DINOv2 with four register tokens (Darcet et al. 2024)
+              "vit_small_patch14_reg4_dinov2": "vit_small_patch14_reg4_dinov2.lvd142m"}
 OPEN_CLIP_PRETRAINED = {"ViT-B-32": "laion2b_s34b_b79k", "ViT-B-16": "laion2b_s34b_b88k",
                         "ViT-B-32-quickgelu": "openai", "ViT-B-16-quickgelu": "openai"}
 # the names the notebooks load (tests/test_fetch.py keeps the two lists equal): `fetch`'s default
 NOTEBOOK_WEIGHTS = ("resnet50", "vit_small_patch16_224", "vit_base_patch16_224.mae", "vit_small_patch16_224.dino",
-                    "vit_small_patch14_dinov2", "ViT-B-32")
+                    "vit_small_patch14_dinov2", "vit_small_patch14_reg4_dinov2", "ViT-B-32")
 _KNOWN = {**PRETRAINED, **OPEN_CLIP_PRETRAINED}
 
 
@@ -77,14 +79,13 @@ def _resnet_config(model: nn.Module) -> ResNet:
 
 
 def _vit_config(model: nn.Module) -> VisionTransformer:
-    """timm's VisionTransformer in the variants ours has: learned positions that include the class
-    token's, plain pre-norm blocks, the final norm before 'token' or 'avg' pooling."""
+    """timm's VisionTransformer in the variants ours has: learned positions (the class token's too,
+    or only the patches'), registers, plain pre-norm blocks, the final norm before 'token' or 'avg'
+    pooling."""
     embed, block = model.patch_embed, model.blocks[0]
     if (type(block).__name__, type(block.attn).__name__, type(block.mlp).__name__) != ("Block", "Attention", "Mlp"):
         raise ValueError("only timm VisionTransformers of plain Block, Attention and Mlp modules are supported")
     problems = {
-        "register tokens": model.num_reg_tokens > 0,
-        "position embeddings that skip the class token (no_embed_class)": model.no_embed_class,
         f"global_pool {model.global_pool!r} (ours: 'token' or 'avg')": model.global_pool not in ("token", "avg"),
         "a norm after pooling (fc_norm, timm's default for 'avg'; create it with fc_norm=False)":
             not isinstance(model.fc_norm, nn.Identity),
@@ -102,7 +103,7 @@ def _vit_config(model: nn.Module) -> VisionTransformer:
         num_classes=model.num_classes, embed_dim=model.embed_dim, depth=len(model.blocks),
         num_heads=block.attn.num_heads, mlp_ratio=block.mlp.fc1.out_features / model.embed_dim,
         qkv_bias=block.attn.qkv.bias is not None, class_token=model.cls_token is not None,
-        global_pool=model.global_pool,
+        reg_tokens=model.num_reg_tokens, class_position=not model.no_embed_class, global_pool=model.global_pool,
         init_values=None if isinstance(block.ls1, nn.Identity) else 1.0))  # any value: the weights replace it
 
 

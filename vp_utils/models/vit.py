@@ -3,7 +3,8 @@
 An image is cut into patches; each patch becomes a token by one linear map; a learned position
 embedding says where it came from; a class token (CLS) joins them; pre-norm transformer blocks
 mix the tokens; the CLS token (or the mean patch token) is classified. MAE, DINO, DINOv2, CLIP
-and early fusion all reuse this one module.
+and early fusion all reuse this one module. Optional register tokens (Darcet et al. 2024) follow
+the class token: extra learned tokens that no output reads, a scratch space for global work.
 """
 from __future__ import annotations
 
@@ -228,6 +229,8 @@ class ViTConfig:
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
     class_token: bool = True
+    reg_tokens: int = 0  # register tokens after the class token (timm's vit_*_reg4_dinov2: 4)
+    class_position: bool = True  # the class token has a learned position; False: only patches do (timm: no_embed_class)
     global_pool: str = "token"  # or "avg": mean of the patch tokens
     init_values: float | None = None  # LayerScale's start; None: no LayerScale
     pre_norm: bool = False  # a LayerNorm before the blocks (CLIP's ln_pre)
@@ -239,17 +242,20 @@ class ViTConfig:
 class VisionTransformer(nn.Module):
     def __init__(self, config: ViTConfig):
         super().__init__()
-        check_fields(config, depth=0, num_heads=1, num_classes=0)
+        check_fields(config, depth=0, num_heads=1, num_classes=0, reg_tokens=0)
         check_choice(config.global_pool, ("token", "avg"), "global_pool")
         if config.global_pool == "token" and not config.class_token:
             raise ValueError("global_pool='token' needs class_token=True; use global_pool='avg' without one")
         self.config = config
         dim = self.num_features = config.embed_dim
-        self.num_prefix_tokens = int(config.class_token)
+        self.num_prefix_tokens = int(config.class_token) + config.reg_tokens
         self.patch_embed = PatchEmbed(config.img_size, config.patch_size, config.in_chans, dim, config.patch_bias)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if config.class_token else None
-        # one learned position per token, the CLS token's first (as in timm's vit_*_patch16_224)
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.num_prefix_tokens + self.patch_embed.num_patches, dim))
+        self.reg_token = nn.Parameter(torch.zeros(1, config.reg_tokens, dim)) if config.reg_tokens else None
+        # one learned position per patch, and the prefix's first unless class_position is off
+        # (as in timm's vit_*_patch16_224; its DINOv2 with registers gives the prefix none)
+        self.prefix_positions = self.num_prefix_tokens if config.class_position else 0
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.prefix_positions + self.patch_embed.num_patches, dim))
         self.norm_pre = nn.LayerNorm(dim, eps=config.norm_eps) if config.pre_norm else nn.Identity()
         self.blocks = nn.Sequential(*[
             Block(dim, config.num_heads, config.mlp_ratio, config.qkv_bias, config.init_values, config.act,
@@ -264,15 +270,19 @@ class VisionTransformer(nn.Module):
         MAE drops some of these before the class token joins."""
         tokens = self.patch_embed(x)
         grid = (x.shape[-2] // self.config.patch_size, x.shape[-1] // self.config.patch_size)
-        positions = self.pos_embed[:, self.num_prefix_tokens:]
+        positions = self.pos_embed[:, self.prefix_positions:]
         return tokens + resample_pos_embed(positions, grid, self.patch_embed.grid_size)
 
     def add_class_token(self, tokens):
-        """(B, N, D) -> (B, 1+N, D): the CLS token, with its own position, in front."""
-        if self.cls_token is None:
+        """(B, N, D) -> (B, P+N, D): the P prefix tokens in front, CLS first, then any registers,
+        with their own positions unless class_position is off."""
+        prefix = [t for t in (self.cls_token, self.reg_token) if t is not None]
+        if not prefix:
             return tokens
-        cls = (self.cls_token + self.pos_embed[:, :1]).expand(len(tokens), -1, -1)
-        return torch.cat([cls, tokens], dim=1)
+        prefix = torch.cat(prefix, dim=1)
+        if self.prefix_positions:
+            prefix = prefix + self.pos_embed[:, :self.prefix_positions]
+        return torch.cat([prefix.expand(len(tokens), -1, -1), tokens], dim=1)
 
     def forward_tokens(self, tokens, return_attention: bool = False, mask: torch.Tensor | None = None):
         """The blocks and the norms over any token sequence (B, T, D), `mask` as in `Attention`;
@@ -282,7 +292,7 @@ class VisionTransformer(nn.Module):
         return (tokens, attentions) if return_attention else tokens
 
     def forward_features(self, x, return_attention: bool = False):
-        """Images -> normalised tokens (B, 1+N, D), CLS first (and the attention weights)."""
+        """Images -> normalised tokens (B, P+N, D), CLS first, registers next (and the attention weights)."""
         return self.forward_tokens(self.add_class_token(self.embed_patches(x)), return_attention)
 
     def forward_head(self, tokens, pre_logits: bool = False):
@@ -296,10 +306,11 @@ class VisionTransformer(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     def _init_weights(self):
-        """timm's scheme: small truncated-normal linears and positions, a near-zero CLS token."""
+        """timm's scheme: small truncated-normal linears and positions, near-zero CLS and registers."""
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        if self.cls_token is not None:
-            nn.init.normal_(self.cls_token, std=1e-6)
+        for token in (self.cls_token, self.reg_token):
+            if token is not None:
+                nn.init.normal_(token, std=1e-6)
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)

@@ -18,16 +18,16 @@ from .dino import (block_patch_mask, dino_batch, dino_loss, dino_objective, dino
                    distill, ema_update, entropy, ibot_patch_loss, koleo_loss, sinkhorn_knopp, teacher_step,
                    teacher_targets, update_center, update_teacher)
 from .distributed import all_gather_with_grad
-from .fusion import (answer_loss, fusion_batch, fusion_questions, late_fusion_loss, next_token_loss,
-                     question_answer_ids, vqa_loss)
+from .fusion import (CAPTION_PROMPT, answer_loss, caption_batch, caption_loss, fusion_batch, fusion_questions,
+                     late_fusion_loss, next_token_loss, question_answer_ids, vqa_loss)
 from .mae import mae_batch, mae_loss, mae_objective, masked_mse, mean_colour_baseline, patch_targets
 from .simclr import simclr_batch, simclr_objective
 
-__all__ = ["alignment", "all_gather_with_grad", "answer_loss", "block_patch_mask", "classification_loss", "clip_batch",
-           "clip_loss", "clip_objective", "contents_batch", "dino_batch", "dino_loss", "dino_objective", "dino_views",
-           "dinov2_batch", "dinov2_objective", "distill", "ema_update", "entropy", "fusion_batch", "fusion_questions",
-           "ibot_patch_loss", "info_nce", "koleo_loss", "late_fusion_loss", "mae_batch", "mae_loss", "mae_objective",
-           "masked_mse", "mean_colour_baseline", "multilabel_loss", "next_token_loss", "nt_xent", "patch_targets",
-           "question_answer_ids", "scene_contents", "shape_batch", "simclr_batch", "simclr_objective",
-           "sinkhorn_knopp", "teacher_step", "teacher_targets", "uniformity", "update_center", "update_teacher",
-           "vqa_loss"]
+__all__ = ["CAPTION_PROMPT", "alignment", "all_gather_with_grad", "answer_loss", "block_patch_mask", "caption_batch",
+           "caption_loss", "classification_loss", "clip_batch", "clip_loss", "clip_objective", "contents_batch",
+           "dino_batch", "dino_loss", "dino_objective", "dino_views", "dinov2_batch", "dinov2_objective", "distill",
+           "ema_update", "entropy", "fusion_batch", "fusion_questions", "ibot_patch_loss", "info_nce", "koleo_loss",
+           "late_fusion_loss", "mae_batch", "mae_loss", "mae_objective", "masked_mse", "mean_colour_baseline",
+           "multilabel_loss", "next_token_loss", "nt_xent", "patch_targets", "question_answer_ids", "scene_contents",
+           "shape_batch", "simclr_batch", "simclr_objective", "sinkhorn_knopp", "teacher_step", "teacher_targets",
+           "uniformity", "update_center", "update_teacher", "vqa_loss"]

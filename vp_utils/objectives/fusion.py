@@ -1,13 +1,14 @@
-"""Early fusion's objective (notebook 11): answer a question about an image, twice over: a classifier
+"""Early fusion's objectives (notebook 11): answer a question about an image, twice over: a classifier
 reads the answer at the question's last token, and the language model writes it, predicting each
-next token from the image and the tokens before it."""
+next token from the image and the tokens before it. Captioning trains the language model alone, to
+write a scene's full list of objects after a fixed prompt."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
 from ..data.batching import step_scenes
-from ..data.captions import ANSWERS, Question, caption_vocabulary, questions
+from ..data.captions import ANSWERS, Question, caption, caption_vocabulary, questions
 from ..data.shapes import Scenes, ShapesWorld
 from ..models.fusion import EarlyFusion, LateFusion, last_token
 
@@ -52,8 +53,8 @@ def vqa_loss(model: EarlyFusion, batch) -> dict[str, torch.Tensor]:
     images, ids, prompt_lengths, labels = batch
     tokens = model.forward_tokens(images, ids)[:, model.num_image_tokens:]
     logits = model.answer_head(tokens[torch.arange(len(ids)), prompt_lengths - 1])
-    answer = torch.arange(ids.shape[1], device=ids.device)[None] >= prompt_lengths[:, None]
-    classifier, language = F.cross_entropy(logits, labels), next_token_loss(model.lm_head(tokens), ids, learn=answer)
+    classifier = F.cross_entropy(logits, labels)
+    language = next_token_loss(model.lm_head(tokens), ids, learn=after_prompt(ids, prompt_lengths))
     return {"loss": classifier + language, "classifier": classifier.detach(), "language": language.detach(),
             "accuracy": (logits.argmax(1) == labels).float().mean()}
 
@@ -70,9 +71,34 @@ def late_fusion_loss(model: LateFusion, batch) -> dict[str, torch.Tensor]:
     CLIP's text tower reads), and the classifier's cross-entropy on the answer."""
     images, ids, prompt_lengths, labels = batch
     rows = torch.arange(len(ids), device=ids.device)
-    question = ids.masked_fill(torch.arange(ids.shape[1], device=ids.device)[None] >= prompt_lengths[:, None], 0)
+    question = ids.masked_fill(after_prompt(ids, prompt_lengths), 0)
     question[rows, prompt_lengths] = caption_vocabulary().eot
     return _answer_scores(model(images, question), labels)
+
+
+def after_prompt(ids: torch.Tensor, prompt_lengths: torch.Tensor) -> torch.Tensor:
+    """(B, L) True at each row's positions from its prompt's end on: what the model writes."""
+    return torch.arange(ids.shape[1], device=ids.device)[None] >= prompt_lengths[:, None].to(ids.device)
+
+
+CAPTION_PROMPT = "what shapes are there?"
+
+
+def caption_batch(world: ShapesWorld, seed: int, step: int, size: int) -> tuple[torch.Tensor, ...]:
+    """Global batch `step` for captioning: the images, token ids of "prompt caption" (the caption lists
+    every object with its size, colour and shape, the world's "list" template) and the prompt's length.
+    `seed` is unused: the captions follow from the scenes alone."""
+    scenes = step_scenes(world, step, size)
+    vocabulary = caption_vocabulary()
+    ids = vocabulary([f"{CAPTION_PROMPT} {caption(scenes, i, 'list')}" for i in range(len(scenes))])
+    prompt_length = last_token(vocabulary([CAPTION_PROMPT]))  # start + prompt: end-of-text's place
+    return scenes.torch_images(), ids[:, :int((ids != 0).sum(dim=1).max())], prompt_length.expand(len(scenes))
+
+
+def caption_loss(model: EarlyFusion, batch) -> dict[str, torch.Tensor]:
+    """The language model's next-token loss on the caption and its end-of-text; the prompt is given."""
+    images, ids, prompt_lengths = batch
+    return {"loss": next_token_loss(model.lm_logits(images, ids), ids, learn=after_prompt(ids, prompt_lengths))}
 
 
 def _answer_scores(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -132,12 +132,17 @@ def _fusion_model(encoder: str = "clip", pool_image: bool = False) -> EarlyFusio
     return EarlyFusion(visual, config)
 
 
+def _shipped_fusion() -> EarlyFusion:
+    """The shipped early fusion (notebook 11); tuned further, it is the captioner."""
+    fusion = _fusion_model()
+    load_shipped("fusion", fusion)
+    return fusion
+
+
 def _flamingo_model() -> FlamingoReader:
     """Notebook 11's Flamingo bridges: the shipped early fusion, frozen and reading text alone, with a
     gated cross-attention layer to learn in front of each of its blocks."""
-    fusion = _fusion_model()
-    load_shipped("fusion", fusion)
-    return FlamingoReader(fusion)
+    return FlamingoReader(_shipped_fusion())
 
 
 def _late_fusion_model() -> LateFusion:
@@ -171,6 +176,9 @@ RECIPES["fusion_pooled"] = replace(RECIPES["fusion"], build=partial(_fusion_mode
 RECIPES["fusion_pixels"] = replace(RECIPES["fusion"], build=partial(_fusion_model, encoder="pixels"), parent=None)
 RECIPES["late_fusion"] = replace(RECIPES["fusion"], build=_late_fusion_model, loss=obj.late_fusion_loss)
 RECIPES["flamingo"] = replace(RECIPES["fusion"], build=_flamingo_model, loss=obj.answer_loss, parent="fusion")
+# Captioning: the shipped early fusion's language model tuned to write each scene's list of objects
+RECIPES["fusion_caption"] = replace(RECIPES["fusion"], build=_shipped_fusion, batch=obj.caption_batch,
+                                    loss=obj.caption_loss, parent="fusion")
 RECIPES["vit_avg"] = replace(RECIPES["vit"], build=partial(_vit_model, global_pool="avg", class_token=False))
 # Same data and loss; the optimiser tuned for the ViT tower by a short sweep of four settings (600 steps each),
 # and trained with --warmup 200 (data/checkpoints/clip_vit.json)
