@@ -237,7 +237,7 @@ def test_caption_batches_learn_the_caption_after_a_fixed_prompt():
 
 
 def test_caption_scores_read_the_list_form_and_score_it_as_a_set():
-    from vp_utils.analysis import caption_scores, listed_objects
+    from vp_utils.analysis import caption_matches, caption_scores, listed_objects
     from vp_utils.data import ShapesWorld, caption
     scenes = ShapesWorld(objects=(2, 3), background="plain", length=60).render(range(3))
     truth = [caption(scenes, i, "list") for i in range(3)]
@@ -248,6 +248,7 @@ def test_caption_scores_read_the_list_form_and_score_it_as_a_set():
                                              "recall": 1.0}
     reordered = [" and ".join(reversed(t.split(" and "))) for t in truth]
     assert caption_scores(reordered, scenes)["exact"] == 1.0  # the order of the objects does not matter
+    assert caption_matches([reordered[0], truth[0], "a"], scenes).tolist() == [True, False, False]
     first_only = [t.split(" and ")[0] for t in truth]
     scores = caption_scores(first_only, scenes)
     n_objects = sum(len(scenes.objects(i)) for i in range(3))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+
 from ..data.shapes import COLOURS, SHAPES, SIZES, Scenes
 from ..lab.checks import check_texts, show
 
@@ -23,24 +25,30 @@ def listed_objects(text: str) -> list[Item] | None:
     return named
 
 
+def caption_matches(captions, scenes: Scenes) -> np.ndarray:
+    """(n,) True where captions[i] names scene i's objects and no other, in any order."""
+    return np.array([named == truth for named, truth in _named_and_true(captions, scenes)])
+
+
 def caption_scores(captions, scenes: Scenes) -> dict[str, float]:
     """captions[i] scored against scene i, as shares over the scenes: 'well formed' (in the list form),
     'exact' (names the scene's objects and no other, in any order), 'count' (as many objects as the
     scene has); and over objects: 'precision' (of those named, the share in the scene), 'recall'
     (of the scene's, the share named). A caption out of form names nothing."""
     captions = check_texts(captions, "captions")
+    pairs = _named_and_true(captions, scenes)
+    right = sum(sum((named & truth).values()) for named, truth in pairs)
+    return {"well formed": float(np.mean([listed_objects(text) is not None for text in captions])),
+            "exact": float(np.mean([named == truth for named, truth in pairs])),
+            "count": float(np.mean([named.total() == truth.total() for named, truth in pairs])),
+            "precision": right / max(sum(named.total() for named, _ in pairs), 1),
+            "recall": right / sum(truth.total() for _, truth in pairs)}
+
+
+def _named_and_true(captions, scenes: Scenes) -> list[tuple[Counter, Counter]]:
+    """Per scene, the objects its caption names and those it holds, as multisets of (size, colour, shape)."""
+    captions = check_texts(captions, "captions")
     if not isinstance(scenes, Scenes) or len(scenes) != len(captions):
         raise ValueError(f"need a Scenes batch with one scene per caption ({len(captions)}), got {show(scenes)}")
-    formed = exact = counted = right = named_total = true_total = 0
-    for i, text in enumerate(captions):
-        truth = Counter((o["size"], o["colour"], o["shape"]) for o in scenes.objects(i))
-        named = Counter(listed_objects(text) or [])
-        formed += listed_objects(text) is not None
-        exact += named == truth
-        counted += sum(named.values()) == sum(truth.values())
-        right += sum((named & truth).values())
-        named_total += sum(named.values())
-        true_total += sum(truth.values())
-    n = len(captions)
-    return {"well formed": formed / n, "exact": exact / n, "count": counted / n,
-            "precision": right / max(named_total, 1), "recall": right / true_total}
+    held = [Counter((o["size"], o["colour"], o["shape"]) for o in scenes.objects(i)) for i in range(len(scenes))]
+    return [(Counter(listed_objects(text) or []), truth) for text, truth in zip(captions, held)]
