@@ -199,3 +199,13 @@ def test_run_in_a_notebook_is_the_trainer_step_for_step(tmp_path, recipe):
     _run(tmp_path, recipe=recipe)
     _, history = run(recipe, 6, batch_size=8, warmup=2, progress=False)
     assert history["loss"] == _losses(tmp_path)
+
+
+def test_the_data_size_recipes_differ_only_in_how_many_scenes_they_cycle_through():
+    small, large = get_recipe("resnet14_500"), get_recipe("resnet14_20000")
+    assert (len(small.make_world(0)), len(large.make_world(0))) == (500, 20_000)
+    first = small.batch(small.make_world(0), 0, 0, 8)
+    assert all(torch.equal(a, b) for a, b in zip(first, large.batch(large.make_world(0), 0, 0, 8)))  # nested sets
+    optimizer = small.optimizer(small.initial_model(0))
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["nesterov"]  # ResNets train with SGD
+    assert isinstance(get_recipe("vit_500").optimizer(get_recipe("vit_500").initial_model(0)), torch.optim.AdamW)

@@ -39,6 +39,7 @@ class Recipe:
     weight_decay: float = 0.05
     betas: tuple[float, float] = (0.9, 0.95)
     exempt_from_decay: tuple[str, ...] | None = None  # None: decay every parameter; else `decay_groups`
+    momentum: float | None = None  # SGD with this Nesterov momentum, the ResNets' usual optimiser; None: AdamW
     parent: str | None = None  # the shipped checkpoint that `build` loads into part of the model
 
     def initial_model(self, seed: int) -> nn.Module:
@@ -49,10 +50,14 @@ class Recipe:
     def make_world(self, seed: int, image_size: int = 32) -> ShapesWorld:
         return ShapesWorld(image_size=image_size, seed=seed, **self.world)
 
-    def optimizer(self, model: nn.Module, lr: float | None = None) -> torch.optim.AdamW:
-        """AdamW over the trainable parameters at this recipe's settings (peak `lr`, default its own)."""
+    def optimizer(self, model: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
+        """AdamW (or SGD, when the recipe sets a momentum) over the trainable parameters at this
+        recipe's settings (peak `lr`, default its own)."""
         params = ([p for p in model.parameters() if p.requires_grad] if self.exempt_from_decay is None
                   else decay_groups(model, self.weight_decay, self.exempt_from_decay))
+        if self.momentum is not None:
+            return torch.optim.SGD(params, lr=lr or self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
+                                   nesterov=True)
         return torch.optim.AdamW(params, lr=lr or self.lr, weight_decay=self.weight_decay, betas=self.betas)
 
     def batches(self, seed: int, size: int, image_size: int = 32, start: int = 0):
@@ -71,6 +76,11 @@ def _vit_model(**pooling) -> nn.Module:
     """Notebook 02's ViT: 4 blocks of width 32, 4 heads, 4-pixel patches, naming one of 5 shapes from
     its class token; `global_pool="avg", class_token=False` is the twin that averages the patch tokens."""
     return vit("vit_micro", num_classes=5, embed_dim=32, **pooling)
+
+
+def _resnet14_model() -> nn.Module:
+    """Notebook 02's CNN: notebook 01's CIFAR-style ResNet-14 at width 8, naming one of 5 shapes."""
+    return resnet("resnet14", num_classes=5, width=8)
 
 
 def _simclr_model() -> Embedder:
@@ -180,6 +190,13 @@ RECIPES["flamingo"] = replace(RECIPES["fusion"], build=_flamingo_model, loss=obj
 RECIPES["fusion_caption"] = replace(RECIPES["fusion"], build=_shipped_fusion, batch=obj.caption_batch,
                                     loss=obj.caption_loss, parent="fusion")
 RECIPES["vit_avg"] = replace(RECIPES["vit"], build=partial(_vit_model, global_pool="avg", class_token=False))
+# Notebook 02's data-size comparison: the ViT and a ResNet-14 (SGD, as ResNets train) on the first N scenes of one
+# world, the same steps for every N, so that the sets differ in data only
+DATA_SIZES = (500, 4_000, 20_000)
+RESNET14 = Recipe(build=_resnet14_model, batch=obj.shape_batch, loss=obj.classification_loss, lr=0.05, momentum=0.9,
+                  weight_decay=5e-4)
+RECIPES |= {f"{name}_{n}": replace(recipe, world=dict(PLAIN, objects=(1, 1), length=n))
+            for n in DATA_SIZES for name, recipe in (("vit", RECIPES["vit"]), ("resnet14", RESNET14))}
 # Same data and loss; the optimiser tuned for the ViT tower by a short sweep of four settings (600 steps each),
 # and trained with --warmup 200 (data/checkpoints/clip_vit.json)
 RECIPES["clip_vit"] = replace(RECIPES["clip"], build=partial(_clip_model, tower="vit"), lr=1e-3, weight_decay=0.05)
