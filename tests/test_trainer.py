@@ -209,3 +209,9 @@ def test_the_data_size_recipes_differ_only_in_how_many_scenes_they_cycle_through
     optimizer = small.optimizer(small.initial_model(0))
     assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["nesterov"]  # ResNets train with SGD
     assert isinstance(get_recipe("vit_500").optimizer(get_recipe("vit_500").initial_model(0)), torch.optim.AdamW)
+
+
+def test_a_rerun_target_leaves_room_for_the_last_digit_when_the_loss_reached_zero():
+    from vp_utils.training.checkpoint import rerun_target
+    target = rerun_target([{"loss": 0.0}] * 50)
+    assert target == {"last_steps": 5, "mean_loss": 0.0, "within": 1e-4}

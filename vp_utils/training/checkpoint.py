@@ -131,9 +131,11 @@ def rerun_target(metrics: list[dict], share: float = 0.1) -> dict:
     """What a rerun of the same command should reach: the mean loss over the last `share` of its
     logged steps, within twice those steps' standard deviation. One batch's loss is noisy, and
     another machine's thread count or BLAS changes the rounding, so a rerun follows the curve, not
-    its digits."""
+    its digits. The band is never narrower than the record's rounding (1e-4): a run that ends at a
+    loss of 0.0000 still gives a rerun room for its last digits."""
     tail = torch.tensor([m["loss"] for m in metrics[-max(2, int(len(metrics) * share)):]], dtype=torch.float64)
-    return {"last_steps": len(tail), "mean_loss": round(tail.mean().item(), 4), "within": round(2 * tail.std().item(), 4)}
+    return {"last_steps": len(tail), "mean_loss": round(tail.mean().item(), 4),
+            "within": max(round(2 * tail.std().item(), 4), 1e-4)}
 
 
 def check_rerun(run: str | Path, name: str, shipped: Path = SHIPPED) -> str:
