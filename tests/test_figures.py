@@ -8,7 +8,8 @@ import torch  # noqa: E402
 
 from matplotlib.collections import QuadMesh  # noqa: E402
 
-from vp_utils.lab.figures import draw_patch_grid, overlay_heatmap, plot_embedding, show_feature_maps, show_images  # noqa: E402
+from vp_utils.lab.figures import (draw_patch_grid, overlay_heatmap, plot_curves, plot_embedding,  # noqa: E402
+                                  show_feature_maps, show_images)
 
 
 def test_patch_grid_draws_one_line_per_inner_border():
@@ -129,4 +130,13 @@ def test_embedding_axes_say_what_they_are():
     assert plot_embedding(features, labels, axis_labels=("a", "b")).get_ylabel() == "b"
     with pytest.raises(ValueError, match="dim >= 2"):
         plot_embedding(features[:, :1], labels)
+    plt.close("all")
+
+
+def test_curves_keep_their_colours_from_panel_to_panel():
+    colours = {"ResNet": "tab:blue", "ViT": "tab:orange"}
+    first = plot_curves({"ResNet": np.ones(30), "ViT": np.zeros(30)}, "both", colors=colours)
+    second = plot_curves({"ViT": np.zeros(30)}, "one", colors=colours)
+    assert [line.get_color() for line in first.lines] == ["tab:blue", "tab:orange"]
+    assert second.lines[0].get_color() == "tab:orange"
     plt.close("all")

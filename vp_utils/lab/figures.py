@@ -120,14 +120,15 @@ def smooth(values, window: int = 20) -> np.ndarray:
 
 
 def plot_curves(curves: dict, title: str, xlabel: str = "step", ylabel: str = "loss", window: int = 20,
-                ax=None, logy: bool = False):
-    """One line per named series, smoothed; returns the axes."""
+                ax=None, logy: bool = False, colors: dict | None = None):
+    """One line per named series, smoothed; returns the axes. `colors` maps names to matplotlib
+    colours, so that a series keeps its colour from panel to panel."""
     if not curves:
         raise ValueError("no curves to plot")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4))
     for name, values in curves.items():
-        ax.plot(smooth(values, window), label=name)
+        ax.plot(smooth(values, window), label=name, color=(colors or {}).get(name))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     if logy:
         ax.set_yscale("log")
