@@ -9,13 +9,13 @@ from .heads import Embedder, projection_head
 from .mae import MaskedAutoencoder, random_masking, reconstruct, visible_count
 from .resnet import BasicBlock, Bottleneck, ResNet, ResNetConfig, layer_responses, main_path_layers, resnet
 from .size import count_parameters
-from .vit import (Attention, Block, LayerScale, Mlp, PatchEmbed, QuickGELU, VisionTransformer, ViTConfig, causal_mask,
-                  patchify, resample_pos_embed, sincos_pos_embed, unpatchify, vit)
+from .vit import (Attention, Block, LayerScale, Mlp, PatchEmbed, QuickGELU, ViTConfig, VisionTransformer, causal_mask,
+                  patchify, resample_pos_embed, run_blocks, sincos_pos_embed, unpatchify, vit)
 
 __all__ = ["Attention", "BasicBlock", "Block", "Bottleneck", "CLIP", "DINO", "DINOHead", "EarlyFusion", "Embedder",
            "FlamingoReader", "FusionConfig", "GatedCrossAttention", "LateFusion", "LayerScale", "MaskedAutoencoder",
-           "Mlp", "MultiCropWrapper", "PatchEmbed", "PixelPatches", "QuickGELU", "ResNet", "ResNetConfig", "TextConfig",
-           "TextTransformer", "ViTConfig", "VisionTransformer", "causal_mask", "clip_vit", "count_parameters",
-           "last_token", "layer_responses", "main_path_layers", "patchify", "prefix_lm_mask", "projection_head",
-           "random_masking", "reconstruct", "resample_pos_embed", "resnet", "sincos_pos_embed", "tiny_clip",
-           "unpatchify", "visible_count", "vision_tokens", "vit"]
+           "Mlp", "MultiCropWrapper", "PatchEmbed", "PixelPatches", "QuickGELU", "ResNet", "ResNetConfig",
+           "TextConfig", "TextTransformer", "ViTConfig", "VisionTransformer", "causal_mask", "clip_vit",
+           "count_parameters", "last_token", "layer_responses", "main_path_layers", "patchify", "prefix_lm_mask",
+           "projection_head", "random_masking", "reconstruct", "resample_pos_embed", "resnet", "run_blocks",
+           "sincos_pos_embed", "tiny_clip", "unpatchify", "visible_count", "vision_tokens", "vit"]
