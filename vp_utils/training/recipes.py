@@ -68,10 +68,10 @@ class Recipe:
             step += 1
 
 
-def _mae_model(mask_ratio: float = 0.75) -> MaskedAutoencoder:
-    """Notebook 03's MAE: the micro ViT, a decoder of 2 blocks at width 64, hiding `mask_ratio` of the patches."""
-    return MaskedAutoencoder(vit("vit_micro", num_classes=0), decoder_dim=64, decoder_depth=2, decoder_heads=4,
-                             mask_ratio=mask_ratio)
+def _mae_model(mask_ratio: float = 0.75, depth: int = 4, decoder_heads: int = 4) -> MaskedAutoencoder:
+    """The micro ViT (`depth` blocks) and a decoder of 2 blocks at width 64, hiding `mask_ratio` of the patches."""
+    return MaskedAutoencoder(vit("vit_micro", num_classes=0, depth=depth), decoder_dim=64, decoder_depth=2,
+                             decoder_heads=decoder_heads, mask_ratio=mask_ratio)
 
 
 def _vit_model(**pooling) -> nn.Module:
@@ -191,9 +191,11 @@ RECIPES["flamingo"] = replace(RECIPES["fusion"], build=_flamingo_model, loss=obj
 # Captioning: the shipped early fusion's language model tuned to write each scene's list of objects
 RECIPES["fusion_caption"] = replace(RECIPES["fusion"], build=_shipped_fusion, batch=obj.caption_batch,
                                     loss=obj.caption_loss, parent="fusion")
-# Notebook 03's mask-ratio study: the MAE recipe at four ratios, the same steps and scenes for each
+# Notebook 03's mask-ratio study: its MAE (2 encoder blocks, one decoder head) at four ratios, the same steps and
+# scenes for each
 MASK_RATIOS = (0.25, 0.5, 0.75, 0.9)
-RECIPES |= {f"mae_{round(100 * r)}": replace(RECIPES["mae"], build=partial(_mae_model, r)) for r in MASK_RATIOS}
+RECIPES |= {f"mae_{round(100 * r)}": replace(RECIPES["mae"], build=partial(_mae_model, r, depth=2, decoder_heads=1))
+            for r in MASK_RATIOS}
 RECIPES["vit_avg"] = replace(RECIPES["vit"], build=partial(_vit_model, global_pool="avg", class_token=False))
 # Notebook 02's data-size comparison: the ViT and a ResNet-14 (SGD, as ResNets train) on the first N scenes of one
 # world, the same steps for every N, so that the sets differ in data only
