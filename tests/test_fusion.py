@@ -57,7 +57,7 @@ def test_heads_shapes_tied_words_and_frozen_encoder():
 def test_generation_stops_at_the_end_token_and_pads_after_it(monkeypatch):
     model, script = _model(), {2: [7, 19], 3: [19, 3]}  # next token by current length, per row
 
-    def scripted(images, ids):
+    def scripted(images, ids, seen=None):
         logits = torch.zeros(len(ids), ids.shape[1], CONFIG.vocab_size)
         for row, token in enumerate(script[ids.shape[1]]):
             logits[row, -1, token] = 1.0
@@ -66,6 +66,19 @@ def test_generation_stops_at_the_end_token_and_pads_after_it(monkeypatch):
     monkeypatch.setattr(model, "lm_logits", scripted)
     out = model.generate(torch.rand(2, 3, 32, 32), torch.tensor([[1, 4], [1, 5]]), end=19, max_new_tokens=5)
     assert out.tolist() == [[1, 4, 7, 19], [1, 5, 19, 0]]
+
+
+def test_generation_encodes_the_image_once_and_writes_what_full_passes_would(monkeypatch):
+    model, images, prompt = _model().eval(), torch.rand(3, 3, 32, 32), torch.tensor([[1, 4], [1, 5], [1, 6]])
+    full_passes = []
+    for _ in range(4):  # greedy decoding by hand: every step encodes the image again
+        full_passes.append(model.lm_logits(images, prompt if not full_passes else ids)[:, -1].argmax(dim=-1))
+        ids = torch.cat([prompt, torch.stack(full_passes, dim=1)], dim=1)
+    encodings = []
+    seen_tokens = model.seen_tokens
+    monkeypatch.setattr(model, "seen_tokens", lambda x: encodings.append(len(x)) or seen_tokens(x))
+    out = model.generate(images, prompt, end=CONFIG.vocab_size + 1, max_new_tokens=4)
+    assert encodings == [3] and torch.equal(out, ids)
 
 
 def test_vision_tokens_of_a_vit_skip_the_class_token():

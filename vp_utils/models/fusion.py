@@ -120,20 +120,24 @@ class EarlyFusion(nn.Module):
         seen = vision_tokens(self.visual, images)
         return seen.mean(dim=1, keepdim=True) if self.config.pool_image else seen
 
-    def embed(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    def embed(self, images: torch.Tensor, ids: torch.Tensor, seen: torch.Tensor | None = None) -> torch.Tensor:
+        """[image ; text] tokens; `seen` is `seen_tokens(images)` when already at hand (generation
+        adds words to a fixed image, so it encodes the image once)."""
         check_images(images)
         check_token_ids(ids, self.config.context_length)
         if len(ids) != len(images):
             raise ValueError(f"need one text per image, got {len(images)} images and {len(ids)} texts")
-        with torch.set_grad_enabled(self.train_visual and torch.is_grad_enabled()):
-            seen = self.seen_tokens(images)
+        if seen is None:
+            with torch.set_grad_enabled(self.train_visual and torch.is_grad_enabled()):
+                seen = self.seen_tokens(images)
         image = self.projector(seen) + self.image_pos + self.modality[0]
         text = self.token_embedding(ids) + self.text_pos[:, :ids.shape[1]] + self.modality[1]
         return torch.cat([image, text], dim=1)
 
-    def forward_tokens(self, images: torch.Tensor, ids: torch.Tensor, return_attention: bool = False):
+    def forward_tokens(self, images: torch.Tensor, ids: torch.Tensor, return_attention: bool = False,
+                       seen: torch.Tensor | None = None):
         """Every position's output (B, N_image + L, dim), and each block's attention if asked."""
-        tokens = self.embed(images, ids)
+        tokens = self.embed(images, ids, seen)
         mask = prefix_lm_mask(self.num_image_tokens, ids.shape[1], tokens.device)
         tokens, attentions = run_blocks(self.blocks, tokens, mask, return_attention)
         tokens = self.norm(tokens)
@@ -146,9 +150,9 @@ class EarlyFusion(nn.Module):
         tokens = self.forward_tokens(images, ids)[:, self.num_image_tokens:]
         return self.answer_head(tokens[torch.arange(len(ids)), last_token(ids) if at is None else at])
 
-    def lm_logits(self, images: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    def lm_logits(self, images: torch.Tensor, ids: torch.Tensor, seen: torch.Tensor | None = None) -> torch.Tensor:
         """(B, L, vocab): at each text position, scores for the next token."""
-        return self.lm_head(self.forward_tokens(images, ids)[:, self.num_image_tokens:])
+        return self.lm_head(self.forward_tokens(images, ids, seen=seen)[:, self.num_image_tokens:])
 
     @torch.no_grad()
     def generate(self, images: torch.Tensor, prompt: torch.Tensor, end: int, max_new_tokens: int = 8) -> torch.Tensor:
@@ -156,8 +160,9 @@ class EarlyFusion(nn.Module):
         the prompt and what was written, padded with zeros after `end`."""
         check_int(max_new_tokens, "max_new_tokens", 0)
         ids, done = prompt.clone(), torch.zeros(len(prompt), dtype=torch.bool, device=prompt.device)
+        seen = self.seen_tokens(check_images(images))
         for _ in range(min(max_new_tokens, self.config.context_length - prompt.shape[1])):
-            following = self.lm_logits(images, ids)[:, -1].argmax(dim=-1)
+            following = self.lm_logits(images, ids, seen)[:, -1].argmax(dim=-1)
             following = following.masked_fill(done, 0)
             ids = torch.cat([ids, following[:, None]], dim=1)
             done |= following == end

@@ -3,8 +3,8 @@ live, checkpoints and the models the project trained and ships."""
 from ..schedules import cosine, cosine_ramp
 from .checkpoint import check_rerun, load_checkpoint, load_shipped, save_checkpoint
 from .loop import History, decay_groups, fit, fit_together
-from .recipes import RECIPES, Recipe, get_recipe, run, run_model, shipped_model
+from .recipes import MASK_RATIOS, RECIPES, Recipe, get_recipe, run, run_model, shipped_model
 
-__all__ = ["History", "RECIPES", "Recipe", "check_rerun", "cosine", "cosine_ramp", "decay_groups", "fit", "fit_together",
-           "get_recipe", "load_checkpoint", "load_shipped", "run", "run_model", "save_checkpoint",
+__all__ = ["History", "MASK_RATIOS", "RECIPES", "Recipe", "check_rerun", "cosine", "cosine_ramp", "decay_groups", "fit",
+           "fit_together", "get_recipe", "load_checkpoint", "load_shipped", "run", "run_model", "save_checkpoint",
            "shipped_model"]
