@@ -7,12 +7,17 @@ every image gets its own draw, which is what makes two views of one image differ
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
-from torchvision.transforms import v2
 
 from ..lab.checks import check_images, check_positive
 from .batching import batches
+
+# torchvision is imported where it is used: it takes about a second to load, which every notebook
+# would pay at its first cell, and only SimCLR's views need it (TYPE_CHECKING keeps the annotation)
+if TYPE_CHECKING:
+    from torchvision.transforms import v2
 
 
 # The shapes world's setting (notebook 05 and the `simclr` recipe): milder crops than ImageNet's,
@@ -28,6 +33,8 @@ def simclr_augment(size: int = 32, crop: bool = True, colour: bool = True, flip:
     random resized crop, horizontal flip, colour jitter (p=0.8, strength s: brightness,
     contrast, saturation 0.8s, hue 0.2s) with random grayscale (p=0.2), Gaussian blur (p=0.5).
     `hue` overrides the hue range (0.5 turns the whole colour wheel). Images are floats in [0, 1]."""
+    from torchvision.transforms import v2
+
     check_positive(size, "size")
     check_positive(strength, "strength")
     lo, hi = crop_scale

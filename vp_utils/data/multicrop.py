@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torchvision.ops import roi_align
 
 from ..lab.checks import check_images, check_positive
 
@@ -43,6 +42,8 @@ def resized_crops(images: torch.Tensor, boxes: torch.Tensor, size: int, flip: to
     rois = torch.cat([torch.arange(len(images), dtype=images.dtype)[:, None], boxes.to(images.dtype)], dim=1)
     # aligned=True samples pixel centres; sampling_ratio=-1 averages ceil(box / size) points per output
     # pixel and side: one when enlarging (exact on a whole-image box), more when shrinking (anti-aliasing)
+    from torchvision.ops import roi_align  # here, not at the top: loading torchvision takes a second
+
     crops = roi_align(images, rois, output_size=size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
     if flip is not None:
         crops = torch.where(flip[:, None, None, None], crops.flip(-1), crops)
