@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -215,3 +216,16 @@ def test_a_rerun_target_leaves_room_for_the_last_digit_when_the_loss_reached_zer
     from vp_utils.training.checkpoint import rerun_target
     target = rerun_target([{"loss": 0.0}] * 50)
     assert target == {"last_steps": 5, "mean_loss": 0.0, "within": 1e-4}
+
+
+def test_a_rerun_target_read_from_the_weights_matches_the_one_the_log_gives(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from rerun_from_weights import losses_at_the_end
+
+    train(parse_args(["mae", "--steps", "20", "--batch-size", "8", "--warmup", "2", "--out", str(tmp_path / "run")]))
+    export(tmp_path / "run", "tiny", shipped=tmp_path / "shipped")
+    logged = [json.loads(line)["loss"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses, record = losses_at_the_end("tiny", shipped=tmp_path / "shipped")
+    assert len(losses) == 2 and record["rerun"]["last_steps"] == 2  # the same last 10% of the run's batches
+    assert losses == pytest.approx(logged[-2:], rel=0.02)  # the weights barely move at the schedule's end
+    assert losses != pytest.approx(logged[:2], rel=0.02)  # and the batches are the run's last ones, not its first
