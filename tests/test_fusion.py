@@ -226,6 +226,22 @@ def test_flamingo_reader_answers_blind_until_its_gates_open():
     assert all(b.gate.grad is not None for b in reader.bridges)
 
 
+def test_answers_and_generation_read_image_tokens_given_in_place_of_the_images_own():
+    fusion = _model(resnet("resnet20", num_classes=0, width=8))
+    reader = FlamingoReader(fusion, heads=2).eval()
+    with torch.no_grad():
+        for bridge in reader.bridges:
+            bridge.gate.fill_(0.5)  # open, so that the reader sees the image too
+    ids = torch.tensor([[1, 4, 5], [1, 6, 0]])
+    one, other = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    for answer in (fusion.answer_logits, reader.answer_logits):
+        assert torch.allclose(answer(one, ids, seen=fusion.seen_tokens(other)), answer(other, ids), atol=1e-6)
+        assert not torch.allclose(answer(one, ids), answer(other, ids), atol=1e-4)
+    prompt = torch.tensor([[1, 4], [1, 6]])
+    assert torch.equal(fusion.generate(one, prompt, end=19, seen=fusion.seen_tokens(other)),
+                       fusion.generate(other, prompt, end=19))
+
+
 def test_caption_batches_learn_the_caption_after_a_fixed_prompt():
     from vp_utils.data import ShapesWorld
     from vp_utils.objectives import CAPTION_PROMPT, caption_batch, caption_loss

@@ -143,11 +143,13 @@ class EarlyFusion(nn.Module):
         tokens = self.norm(tokens)
         return (tokens, attentions) if return_attention else tokens
 
-    def answer_logits(self, images: torch.Tensor, ids: torch.Tensor, at: torch.Tensor | None = None) -> torch.Tensor:
+    def answer_logits(self, images: torch.Tensor, ids: torch.Tensor, at: torch.Tensor | None = None,
+                      seen: torch.Tensor | None = None) -> torch.Tensor:
         """(B, num_answers), read at position `at` of each row (default: its last non-padding token).
         Give the question as a prompt (start-of-text and the question, no end-of-text), so that the
-        position read has seen the image and the whole question, and nothing after it."""
-        tokens = self.forward_tokens(images, ids)[:, self.num_image_tokens:]
+        position read has seen the image and the whole question, and nothing after it. `seen` as in
+        `embed`: many questions about one image need it encoded once."""
+        tokens = self.forward_tokens(images, ids, seen=seen)[:, self.num_image_tokens:]
         return self.answer_head(tokens[torch.arange(len(ids)), last_token(ids) if at is None else at])
 
     def lm_logits(self, images: torch.Tensor, ids: torch.Tensor, seen: torch.Tensor | None = None) -> torch.Tensor:
@@ -155,12 +157,14 @@ class EarlyFusion(nn.Module):
         return self.lm_head(self.forward_tokens(images, ids, seen=seen)[:, self.num_image_tokens:])
 
     @torch.no_grad()
-    def generate(self, images: torch.Tensor, prompt: torch.Tensor, end: int, max_new_tokens: int = 8) -> torch.Tensor:
+    def generate(self, images: torch.Tensor, prompt: torch.Tensor, end: int, max_new_tokens: int = 8,
+                 seen: torch.Tensor | None = None) -> torch.Tensor:
         """Greedy decoding: append the most likely next token until `end` or the budget; returns
-        the prompt and what was written, padded with zeros after `end`."""
+        the prompt and what was written, padded with zeros after `end`. The image is encoded once
+        (or `seen`, as in `embed`, is used), not again for every word."""
         check_int(max_new_tokens, "max_new_tokens", 0)
         ids, done = prompt.clone(), torch.zeros(len(prompt), dtype=torch.bool, device=prompt.device)
-        seen = self.seen_tokens(check_images(images))
+        seen = self.seen_tokens(check_images(images)) if seen is None else seen
         for _ in range(min(max_new_tokens, self.config.context_length - prompt.shape[1])):
             following = self.lm_logits(images, ids, seen)[:, -1].argmax(dim=-1)
             following = following.masked_fill(done, 0)
@@ -244,10 +248,12 @@ class FlamingoReader(nn.Module):
         self.fusion.eval()
         return self
 
-    def answer_logits(self, images: torch.Tensor, ids: torch.Tensor, at: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, num_answers), read at position `at` of each row (default: its last non-padding token)."""
+    def answer_logits(self, images: torch.Tensor, ids: torch.Tensor, at: torch.Tensor | None = None,
+                      seen: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, num_answers), read at position `at` of each row (default: its last non-padding token);
+        `seen` as in `EarlyFusion.embed`."""
         fusion = self.fusion
-        tokens = fusion.embed(images, ids)
+        tokens = fusion.embed(images, ids, seen)
         image, text = tokens[:, :fusion.num_image_tokens], tokens[:, fusion.num_image_tokens:]
         mask = prefix_lm_mask(0, ids.shape[1], ids.device)
         for bridge, block in zip(self.bridges, fusion.blocks):
