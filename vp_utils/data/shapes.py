@@ -2,7 +2,9 @@
 
 A scene holds 1-3 coloured shapes standing on a ground plane seen from the front: lower in the
 picture means nearer, so nearer objects are drawn last and occlude the farther ones, and the
-depth map agrees with what is visible. Every scene is a pure function of (seed, index): any
+depth map agrees with what is visible. Background "floor" puts a chequered floor under a camera
+whose pitch changes from scene to scene, so that depth is no longer a function of the row alone:
+the horizon moves, and the checks shrink with distance. Every scene is a pure function of (seed, index): any
 slice of the world can be rendered on its own, in any order, on any machine.
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ COLOURS = {
     "cyan": (0.10, 0.80, 0.85),
 }
 SIZES = {"small": 0.15, "large": 0.23}  # radius as a fraction of the image side
-BACKGROUNDS = ("plain", "noise", "texture")
+BACKGROUNDS = ("plain", "noise", "texture", "floor")
 TARGETS = ("shape", "colour", "combo", "size", "count")
 MAX_OBJECTS = 3
 GREY, SPREAD = 0.5, 0.25  # standardised pixels: (x - GREY) / SPREAD puts the plain background at 0
@@ -227,7 +229,7 @@ def uniforms(seed: int, index: np.ndarray, stream: int, n: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- layout: what is where
 
-_LAYOUT_STREAM, _BACKGROUND_STREAM, _NOISE_STREAM = 1, 2, 3
+_LAYOUT_STREAM, _BACKGROUND_STREAM, _NOISE_STREAM, _FLOOR_STREAM = 1, 2, 3, 4
 
 
 def _sample_layout(world: ShapesWorld, index: np.ndarray) -> dict:
@@ -253,7 +255,11 @@ def _sample_layout(world: ShapesWorld, index: np.ndarray) -> dict:
     y = np.clip((cell_y + 0.2 + 0.6 * jitter_y) / _CELLS, radius_fraction * 0.8, 1 - radius_fraction * 0.8)
     # an object stands on the ground plane: its depth is the ground's depth at its base
     # (the x term breaks ties between objects whose bases sit at the same height)
-    object_depth = ground_depth(np.minimum(y + radius_fraction, 1.0)) - 0.02 - 0.01 * x
+    base = np.minimum(y + radius_fraction, 1.0)
+    if world.background == "floor":
+        object_depth = floor_depth(base, horizon(world.seed, index)[:, None]) - 0.02 - 0.01 * x
+    else:
+        object_depth = ground_depth(base) - 0.02 - 0.01 * x
     empty = np.arange(k)[None, :] >= n_objects[:, None]
     layout = dict(n_objects=n_objects, shape=shape, colour=colour, size=size, x=x, y=y,
                   radius=radius_fraction * world.image_size, object_depth=object_depth)
@@ -303,6 +309,22 @@ def ground_depth(y: np.ndarray) -> np.ndarray:
     return 1.0 - 0.5 * np.asarray(y)
 
 
+_FOCAL, _CHECK = 1.5, 0.5  # the floor camera's focal length and the checks' side, in units of its height
+
+
+def horizon(seed: int, index: np.ndarray) -> np.ndarray:
+    """Background "floor": each scene's horizon row, from just inside the picture's top (0.15) to
+    well above it (-0.6, a camera looking down), so that the same row lies at different depths."""
+    return -0.6 + 0.75 * uniforms(seed, index, _FLOOR_STREAM, 1)[:, 0]
+
+
+def floor_depth(y: np.ndarray, horizon_row: np.ndarray) -> np.ndarray:
+    """Depth in [0, 1) of the floor seen at row y under a horizon at `horizon_row`: the floor point
+    lies z = f / (y - horizon) away (pinhole camera), mapped to z / (z + 1); at and above the horizon, 1."""
+    z = _FOCAL / np.maximum(np.asarray(y) - horizon_row, 1e-6)
+    return z / (z + 1.0)
+
+
 # ---------------------------------------------------------------- pixels
 
 def _background(world: ShapesWorld, index: np.ndarray):
@@ -319,7 +341,24 @@ def _background(world: ShapesWorld, index: np.ndarray):
         angle, frequency, phase = np.pi * u[:, 0], 2 + 4 * u[:, 1], 2 * np.pi * u[:, 2]
         along = np.cos(angle)[:, None, None] * rows[None, None, :] + np.sin(angle)[:, None, None] * rows[None, :, None]
         grey += (0.15 * np.sin(2 * np.pi * frequency[:, None, None] * along + phase[:, None, None])).astype(np.float32)
+    elif world.background == "floor":
+        grey, depth = _floor(world, index, rows)
     return np.repeat(grey[..., None], 3, axis=3), depth
+
+
+def _floor(world: ShapesWorld, index: np.ndarray, rows: np.ndarray):
+    """A chequered floor in perspective under a plain sky; the checks fade with distance (they
+    would alias into noise) and are shifted at random, so no pixel pattern marks a fixed depth."""
+    h = horizon(world.seed, index)[:, None, None]
+    shift = _CHECK * uniforms(world.seed, index, _FLOOR_STREAM + 1, 2)
+    y, x = rows[None, :, None], rows[None, None, :]
+    z = _FOCAL / np.maximum(y - h, 1e-6)                    # distance along the floor
+    across = (x - 0.5) * z / _FOCAL + shift[:, 0, None, None]  # sideways position on the floor
+    along = z + shift[:, 1, None, None]
+    checks = np.sign(np.sin(np.pi * across / _CHECK) * np.sin(np.pi * along / _CHECK))
+    grey = np.where(y > h, 0.5 + 0.2 * checks * np.exp(-z / 6.0), 0.5)
+    depth = np.broadcast_to(floor_depth(y, h), grey.shape)
+    return grey.astype(np.float32), depth.astype(np.float32)
 
 
 def _shape_masks(layout: dict, rows: np.ndarray, slots: np.ndarray, size: int) -> np.ndarray:

@@ -183,6 +183,11 @@ RECIPES = {
                      before_step=obj.teacher_step, lr=5e-4, betas=(0.9, 0.999), weight_decay=0.04,
                      world=dict(PLAIN, objects=(1, 3))),
 }
+# Notebook 07's dense probe: DINOv2's recipe and DINO's, trained on the chequered floor whose depth the row
+# does not give away
+FLOOR = dict(PLAIN, background="floor", objects=(1, 3))
+RECIPES["dinov2_floor"] = replace(RECIPES["dinov2"], world=FLOOR)
+RECIPES["dino_floor"] = replace(RECIPES["dino"], world=FLOOR)
 # Early fusion's controls and baseline, each on early fusion's batches and budget (data/checkpoints/fusion.json)
 RECIPES["fusion_pooled"] = replace(RECIPES["fusion"], build=partial(_fusion_model, pool_image=True))
 RECIPES["fusion_pixels"] = replace(RECIPES["fusion"], build=partial(_fusion_model, encoder="pixels"), parent=None)
