@@ -4,6 +4,7 @@ import torch
 
 from vp_utils.data import (CAPTION_TEMPLATES, COLOURS, RELATIONS, SHAPES, ShapesWorld, caption, digits, photo_batch,
                            photos, questions, relation, words)
+from vp_utils.data.shapes import floor_depth, horizon
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,24 @@ def test_depth_agrees_with_occlusion(scenes):
         assert np.nanmin(scenes.object_depth[i]) < scenes.object_depth[i, slot]
     nearest = np.nanargmin(scenes.object_depth, axis=1)
     assert np.all(scenes.visible[np.arange(len(scenes)), nearest] == 1.0)
+
+
+def test_the_floor_gives_depth_that_the_row_does_not():
+    floor = ShapesWorld(32, background="floor", seed=3).render(range(300))
+    ground = floor.instance == 0
+    # the same row lies at different depths in different scenes: the camera's pitch changes
+    row = np.where(ground[:, 24], floor.depth[:, 24], np.nan)
+    assert np.nanstd(np.nanmean(row, axis=1)) > 0.05
+    # within a scene the floor recedes upwards, under a sky at depth 1
+    clear = ground[:, :, 0].all(axis=1)
+    assert np.all(np.diff(floor.depth[clear, :, 0], axis=1) <= 1e-6)
+    assert floor.depth.max() <= 1.0 and (floor.depth == 1.0).any()
+    floor_behind = floor_depth((np.arange(32) + 0.5) / 32, horizon(3, floor.index)[:, None])  # (scenes, rows)
+    for i in range(len(floor)):  # an object is nearer than the floor behind it, and the floor is grey
+        for slot in range(floor.n_objects[i]):
+            rows = np.nonzero(floor.instance[i] == slot + 1)[0]
+            assert np.all(floor.object_depth[i, slot] < floor_behind[i, rows])
+        assert np.allclose(floor.images[i][ground[i]][:, 0], floor.images[i][ground[i]][:, 2])
 
 
 def test_captions_and_answers_follow_the_labels(scenes):

@@ -321,8 +321,9 @@ def horizon(seed: int, index: np.ndarray) -> np.ndarray:
 def floor_depth(y: np.ndarray, horizon_row: np.ndarray) -> np.ndarray:
     """Depth in [0, 1) of the floor seen at row y under a horizon at `horizon_row`: the floor point
     lies z = f / (y - horizon) away (pinhole camera), mapped to z / (z + 1); at and above the horizon, 1."""
-    z = _FOCAL / np.maximum(np.asarray(y) - horizon_row, 1e-6)
-    return z / (z + 1.0)
+    above = np.asarray(y) - horizon_row
+    z = _FOCAL / np.maximum(above, 1e-6)
+    return np.where(above > 0, z / (z + 1.0), 1.0)
 
 
 # ---------------------------------------------------------------- pixels
