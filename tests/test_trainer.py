@@ -10,8 +10,8 @@ import torch
 
 from vp_utils.data import scene_indices
 from vp_utils.training import get_recipe, run, run_model, shipped_model
-from vp_utils.training.checkpoint import (SHIPPED, check_rerun, export, load_checkpoint, load_shipped, save_checkpoint,
-                                         sha256)
+from vp_utils.training.checkpoint import (SHIPPED, check_rerun, export, load_checkpoint, load_shipped, record_flag,
+                                         save_checkpoint, sha256)
 from vp_utils.training.trainer import Process, build, parse_args, train
 
 SMALL = ["--steps", "6", "--batch-size", "8", "--warmup", "2"]
@@ -216,6 +216,16 @@ def test_a_rerun_target_leaves_room_for_the_last_digit_when_the_loss_reached_zer
     from vp_utils.training.checkpoint import rerun_target
     target = rerun_target([{"loss": 0.0}] * 50)
     assert target == {"last_steps": 5, "mean_loss": 0.0, "within": 1e-4}
+
+
+def test_a_records_flags_are_read_from_its_command():
+    record = {"recipe": "vit", "command": "python -m vp_utils.training.trainer vit --steps 10000 --batch-size 64 "
+                                          "--lr 0.001 --seed 3 --out RUN"}
+    assert (record_flag(record, "batch-size"), record_flag(record, "seed"), record_flag(record, "steps")) == (64, 3, 10000)
+    with pytest.raises(KeyError, match="no integer --lr"):
+        record_flag(record, "lr")
+    with pytest.raises(KeyError, match="no integer --warmup"):
+        record_flag(record, "warmup")
 
 
 def test_a_rerun_target_read_from_the_weights_matches_the_one_the_log_gives(tmp_path):

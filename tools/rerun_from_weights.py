@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch
 from torch import nn
 
 from vp_utils.training import get_recipe, shipped_model
-from vp_utils.training.checkpoint import SHIPPED, rerun_target
+from vp_utils.training.checkpoint import SHIPPED, record_flag, rerun_target
 
 SOURCE = "the shipped weights' losses on the run's own last batches (tools/rerun_from_weights.py): its log was not kept"
 
@@ -31,7 +30,7 @@ def losses_at_the_end(name: str, share: float = 0.1, shipped: Path = SHIPPED) ->
     """The shipped model's loss on each of its run's last `share` of batches, and its record."""
     model, record = shipped_model(name, shipped)
     recipe = get_recipe(record["recipe"])
-    flag = {key: int(re.search(rf"--{key} (\d+)", record["command"]).group(1)) for key in ("batch-size", "seed")}
+    flag = {key: record_flag(record, key) for key in ("batch-size", "seed")}
     steps = record["step"]
     last = max(2, int(steps * share))
     model.train()

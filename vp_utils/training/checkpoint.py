@@ -20,6 +20,7 @@ import json
 import os
 import pickle
 import platform
+import re
 from pathlib import Path
 
 import torch
@@ -154,6 +155,15 @@ def check_rerun(run: str | Path, name: str, shipped: Path = SHIPPED) -> str:
     if abs(reached - target["mean_loss"]) > target["within"]:
         raise ValueError(verdict + ": outside the band (another command, or a changed recipe?)")
     return verdict
+
+
+def record_flag(record: dict, flag: str) -> int:
+    """The integer a shipped record's command gives `--flag` (record_flag(record, "batch-size"))."""
+    found = re.search(rf"--{flag} (\d+)(?:\s|$)", record["command"])
+    if found is None:
+        raise KeyError(f"the command of {record.get('recipe', 'this record')} gives no integer --{flag}: "
+                       f"{record['command']}")
+    return int(found.group(1))
 
 
 def _metrics(run: Path) -> list[dict]:
