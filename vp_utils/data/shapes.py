@@ -4,8 +4,8 @@ A scene holds 1-3 coloured shapes standing on a ground plane seen from the front
 picture means nearer, so nearer objects are drawn last and occlude the farther ones, and the
 depth map agrees with what is visible. Background "floor" puts a chequered floor under a camera
 whose pitch changes from scene to scene, so that depth is no longer a function of the row alone:
-the horizon moves, and the checks shrink with distance. Every scene is a pure function of (seed, index): any
-slice of the world can be rendered on its own, in any order, on any machine.
+the horizon moves, and the checks shrink with distance. Every scene is a pure function of
+(seed, index): any slice of the world can be rendered on its own, in any order, on any machine.
 """
 from __future__ import annotations
 
@@ -255,11 +255,7 @@ def _sample_layout(world: ShapesWorld, index: np.ndarray) -> dict:
     y = np.clip((cell_y + 0.2 + 0.6 * jitter_y) / _CELLS, radius_fraction * 0.8, 1 - radius_fraction * 0.8)
     # an object stands on the ground plane: its depth is the ground's depth at its base
     # (the x term breaks ties between objects whose bases sit at the same height)
-    base = np.minimum(y + radius_fraction, 1.0)
-    if world.background == "floor":
-        object_depth = floor_depth(base, horizon(world.seed, index)[:, None]) - 0.02 - 0.01 * x
-    else:
-        object_depth = ground_depth(base) - 0.02 - 0.01 * x
+    object_depth = _ground_under(world, index, np.minimum(y + radius_fraction, 1.0)) - 0.02 - 0.01 * x
     empty = np.arange(k)[None, :] >= n_objects[:, None]
     layout = dict(n_objects=n_objects, shape=shape, colour=colour, size=size, x=x, y=y,
                   radius=radius_fraction * world.image_size, object_depth=object_depth)
@@ -318,12 +314,23 @@ def horizon(seed: int, index: np.ndarray) -> np.ndarray:
     return -0.6 + 0.75 * uniforms(seed, index, _FLOOR_STREAM, 1)[:, 0]
 
 
+def _floor_distance(y: np.ndarray, horizon_row: np.ndarray) -> np.ndarray:
+    """How far along the floor the point seen at row y lies (pinhole camera): f / (y - horizon)."""
+    return _FOCAL / np.maximum(np.asarray(y) - horizon_row, 1e-6)
+
+
 def floor_depth(y: np.ndarray, horizon_row: np.ndarray) -> np.ndarray:
-    """Depth in [0, 1) of the floor seen at row y under a horizon at `horizon_row`: the floor point
-    lies z = f / (y - horizon) away (pinhole camera), mapped to z / (z + 1); at and above the horizon, 1."""
-    above = np.asarray(y) - horizon_row
-    z = _FOCAL / np.maximum(above, 1e-6)
-    return np.where(above > 0, z / (z + 1.0), 1.0)
+    """Depth in [0, 1) of the floor seen at row y under a horizon at `horizon_row`: its distance z
+    mapped to z / (z + 1); at and above the horizon (the sky), 1."""
+    z = _floor_distance(y, horizon_row)
+    return np.where(np.asarray(y) > horizon_row, z / (z + 1.0), 1.0)
+
+
+def _ground_under(world: ShapesWorld, index: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(len(index), ...) depth of the world's ground at rows y (one row of y per scene)."""
+    if world.background == "floor":
+        return floor_depth(y, horizon(world.seed, index)[:, None])
+    return ground_depth(y)
 
 
 # ---------------------------------------------------------------- pixels
@@ -353,7 +360,7 @@ def _floor(world: ShapesWorld, index: np.ndarray, rows: np.ndarray):
     h = horizon(world.seed, index)[:, None, None]
     shift = _CHECK * uniforms(world.seed, index, _FLOOR_STREAM + 1, 2)
     y, x = rows[None, :, None], rows[None, None, :]
-    z = _FOCAL / np.maximum(y - h, 1e-6)                    # distance along the floor
+    z = _floor_distance(y, h)
     across = (x - 0.5) * z / _FOCAL + shift[:, 0, None, None]  # sideways position on the floor
     along = z + shift[:, 1, None, None]
     checks = np.sign(np.sin(np.pi * across / _CHECK) * np.sin(np.pi * along / _CHECK))

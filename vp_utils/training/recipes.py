@@ -188,7 +188,8 @@ RECIPES = {
 FLOOR = dict(PLAIN, background="floor", objects=(1, 3))
 RECIPES["dinov2_floor"] = replace(RECIPES["dinov2"], world=FLOOR)
 RECIPES["dino_floor"] = replace(RECIPES["dino"], world=FLOOR)
-RECIPES["dinov2_floor_no_ibot"] = replace(RECIPES["dinov2_floor"], loss=partial(obj.dinov2_objective, ibot_weight=0))  # iBOT's ablation
+# iBOT's ablation: the same recipe with the iBOT term switched off
+RECIPES["dinov2_floor_no_ibot"] = replace(RECIPES["dinov2_floor"], loss=partial(obj.dinov2_objective, ibot_weight=0))
 # Early fusion's controls and baseline, each on early fusion's batches and budget (data/checkpoints/fusion.json)
 RECIPES["fusion_pooled"] = replace(RECIPES["fusion"], build=partial(_fusion_model, pool_image=True))
 RECIPES["fusion_pixels"] = replace(RECIPES["fusion"], build=partial(_fusion_model, encoder="pixels"), parent=None)
