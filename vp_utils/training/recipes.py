@@ -119,11 +119,11 @@ def _dino_supervised_model() -> nn.Module:
     return _dino_backbone(num_classes=len(SHAPES) + len(COLOURS))
 
 
-def _dinov2_model() -> DINO:
+def _dinov2_model(layer_scale: float | None = 1.0) -> DINO:
     """The DINO setting plus what DINOv2 adds to the model: LayerScale in every block (starting at 1,
-    where DINOv2's long runs start at 1e-5; notebook 07 says why) and a separate iBOT head for the
-    patch tokens."""
-    backbone = _dino_backbone(init_values=1.0)
+    where DINOv2's long runs start at 1e-5; notebook 07 says why; None leaves it out) and a separate
+    iBOT head for the patch tokens."""
+    backbone = _dino_backbone(init_values=layer_scale)
     return DINO(backbone, _dino_head(), patch_head=_dino_head())
 
 
@@ -190,6 +190,9 @@ RECIPES["dinov2_floor"] = replace(RECIPES["dinov2"], world=FLOOR)
 RECIPES["dino_floor"] = replace(RECIPES["dino"], world=FLOOR)
 # iBOT's ablation: the same recipe with the iBOT term switched off
 RECIPES["dinov2_floor_no_ibot"] = replace(RECIPES["dinov2_floor"], loss=partial(obj.dinov2_objective, ibot_weight=0))
+# ... and KoLeo's and LayerScale's
+RECIPES["dinov2_floor_no_koleo"] = replace(RECIPES["dinov2_floor"], loss=partial(obj.dinov2_objective, koleo_weight=0))
+RECIPES["dinov2_floor_no_layerscale"] = replace(RECIPES["dinov2_floor"], build=partial(_dinov2_model, layer_scale=None))
 # Early fusion's controls and baseline, each on early fusion's batches and budget (data/checkpoints/fusion.json)
 RECIPES["fusion_pooled"] = replace(RECIPES["fusion"], build=partial(_fusion_model, pool_image=True))
 RECIPES["fusion_pixels"] = replace(RECIPES["fusion"], build=partial(_fusion_model, encoder="pixels"), parent=None)
