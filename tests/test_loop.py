@@ -3,7 +3,7 @@ import torch
 
 from vp_utils.models import resnet
 from vp_utils.data import batches
-from vp_utils.training.loop import fit, fit_together
+from vp_utils.training.loop import as_metrics, fit, fit_together
 
 
 def _runs(seed=0):
@@ -74,3 +74,10 @@ def test_decay_groups_spare_biases_norms_and_the_named_tables():
     assert all(p.ndim >= 2 for p in decayed["params"]) and "patch_embed.proj.weight" not in kept_names
     assert decayed["weight_decay"] == 0.05 and kept["weight_decay"] == 0.0
     assert len(decayed["params"]) + len(kept["params"]) == len(list(model.parameters()))
+
+
+def test_as_metrics_wraps_a_bare_loss_and_keeps_a_dict():
+    loss = torch.tensor(1.5)
+    assert as_metrics(loss) == {"loss": loss}
+    terms = {"loss": loss, "iBOT": torch.tensor(0.5)}
+    assert as_metrics(terms) is terms

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vp_utils.training import get_recipe, shipped_model
+from vp_utils.training import as_metrics, get_recipe, shipped_model
 from vp_utils.training.checkpoint import SHIPPED, record_flag, rerun_target
 
 SOURCE = "the shipped weights' losses on the run's own last batches (tools/rerun_from_weights.py): its log was not kept"
@@ -41,7 +41,7 @@ def losses_at_the_end(name: str, share: float = 0.1, shipped: Path = SHIPPED) ->
     with torch.no_grad():
         for _, batch in zip(range(last), recipe.batches(flag["seed"], flag["batch-size"], start=steps - last)):
             out = recipe.loss(model, batch)
-            losses.append(float(out["loss"] if isinstance(out, dict) else out))
+            losses.append(float(as_metrics(out)["loss"]))
     return losses, record
 
 

@@ -31,6 +31,12 @@ class History(dict):
         return sum(tail) / len(tail)
 
 
+def as_metrics(out) -> dict:
+    """A loss function's output as metrics: recipes return either the loss or a dict holding it
+    under "loss" beside the terms it is made of."""
+    return out if isinstance(out, dict) else {"loss": out}
+
+
 def fit(model: nn.Module, data: Iterator, optimizer: torch.optim.Optimizer, steps: int,
         loss_fn: Callable = classification_loss, warmup: int = 0, clip: float | None = None,
         device: torch.device | str = "cpu", desc: str = "train", progress: bool = True, *,
@@ -61,7 +67,7 @@ def fit(model: nn.Module, data: Iterator, optimizer: torch.optim.Optimizer, step
         batch = tuple(t.to(device, non_blocking=True) for t in batch)
         with autocast:
             out = loss_fn(model, batch)
-        metrics = out if isinstance(out, dict) else {"loss": out}
+        metrics = as_metrics(out)
         optimizer.zero_grad(set_to_none=True)
         metrics["loss"].backward()
         if clip is not None:

@@ -46,7 +46,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..lab.environment import apply_threads
 from .checkpoint import checksum_path, read_checkpoint, restore, save_checkpoint, write_atomically
 from .recipes import BATCH_SIZE, CLIP, RECIPES, WARMUP, Recipe, get_recipe
-from .loop import fit
+from .loop import as_metrics, fit
 
 PROG = "python -m vp_utils.training.trainer"
 # what a run trains on: a resume that changes one of these trains on other batches than the run did
@@ -506,8 +506,8 @@ def _check_recipe_fits(recipe: Recipe, model: nn.Module, args, proc: Process) ->
     try:
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             world = recipe.make_world(args.seed, args.image_size)
-            loss = recipe.loss(probe, proc.to_device(proc.shard(recipe.batch(world, args.seed, 0, args.batch_size))))
-            loss = loss["loss"] if isinstance(loss, dict) else loss
+            batch = proc.to_device(proc.shard(recipe.batch(world, args.seed, 0, args.batch_size)))
+            loss = as_metrics(recipe.loss(probe, batch))["loss"]
     except (ValueError, RuntimeError) as error:
         raise RunRefused(f"--image-size {args.image_size} --batch-size {args.batch_size}: recipe {args.recipe} "
                          f"cannot train on these ({(str(error).strip().splitlines() or [''])[0]})") from error
