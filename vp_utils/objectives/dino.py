@@ -238,12 +238,12 @@ def dino_batch(world: ShapesWorld, seed: int, step: int, size: int) -> tuple[tor
     return tuple(dino_views(standardise(step_images(world, step, size)), step_generator(seed, step)))
 
 
-def dinov2_batch(world: ShapesWorld, seed: int, step: int, size: int) -> tuple[torch.Tensor, ...]:
-    """DINO's crops, then iBOT masks for the global crops: half of them hide 10-50% of their
-    patches in blocks."""
+def dinov2_batch(world: ShapesWorld, seed: int, step: int, size: int, mask_share: float = 0.5) -> tuple[torch.Tensor, ...]:
+    """DINO's crops, then iBOT masks for the global crops: `mask_share` of them (DINOv2: half) hide
+    10-50% of their patches in blocks."""
     crops = dino_batch(world, seed, step, size)
     grid = math.isqrt(patch_count(world))
-    return (*crops, block_patch_mask(2 * size, grid, generator=step_generator(seed + 1, step)))
+    return (*crops, block_patch_mask(2 * size, grid, share=mask_share, generator=step_generator(seed + 1, step)))
 
 
 def dinov2_objective(model: DINO, batch, ibot_weight: float = 1.0, koleo_weight: float = 0.1) -> dict[str, torch.Tensor]:
