@@ -155,3 +155,13 @@ def test_ibot_branch_hides_masked_patches_behind_the_mask_token():
         model.student.patch_logits(images, mask[:, :10])
     with pytest.raises(ValueError, match="no patch_head"):
         _dino().student.patch_logits(images)
+
+
+@pytest.mark.parametrize("share", [0.5, 1.0])
+def test_dinov2_batch_masks_its_share_of_the_global_crops_only(share):
+    from vp_utils.data import ShapesWorld
+    from vp_utils.objectives import dinov2_batch
+    *crops, mask = dinov2_batch(ShapesWorld(image_size=32, seed=0), 0, 0, 8, mask_share=share)
+    assert mask.shape == (16, 64)  # two global crops per scene, 8x8 patches each
+    assert (mask.sum(1) > 0).float().mean() == share
+    assert len(crops[0]) == 8

@@ -190,12 +190,12 @@ RECIPES["dinov2_floor"] = replace(RECIPES["dinov2"], world=FLOOR)
 RECIPES["dino_floor"] = replace(RECIPES["dino"], world=FLOOR)
 # iBOT's ablation: the same recipe with the iBOT term switched off
 RECIPES["dinov2_floor_no_ibot"] = replace(RECIPES["dinov2_floor"], loss=partial(obj.dinov2_objective, ibot_weight=0))
-# ... and KoLeo's and LayerScale's
+# ... KoLeo's and the masking's (both shipped), LayerScale's (07's exercise 2)
 RECIPES["dinov2_floor_no_koleo"] = replace(RECIPES["dinov2_floor"], loss=partial(obj.dinov2_objective, koleo_weight=0))
 RECIPES["dinov2_floor_no_layerscale"] = replace(RECIPES["dinov2_floor"], build=partial(_dinov2_model, layer_scale=None))
-# ... and two ways to give the patch loss more say: twice its weight, or every global crop masked
-RECIPES["dinov2_floor_ibot2"] = replace(RECIPES["dinov2_floor"], loss=partial(obj.dinov2_objective, ibot_weight=2))
 RECIPES["dinov2_floor_mask_all"] = replace(RECIPES["dinov2_floor"], batch=partial(obj.dinov2_batch, mask_share=1.0))
+# ... and iBOT at twice its weight (exercise 2 too)
+RECIPES["dinov2_floor_ibot2"] = replace(RECIPES["dinov2_floor"], loss=partial(obj.dinov2_objective, ibot_weight=2))
 # Early fusion's controls and baseline, each on early fusion's batches and budget (data/checkpoints/fusion.json)
 RECIPES["fusion_pooled"] = replace(RECIPES["fusion"], build=partial(_fusion_model, pool_image=True))
 RECIPES["fusion_pixels"] = replace(RECIPES["fusion"], build=partial(_fusion_model, encoder="pixels"), parent=None)
