@@ -196,6 +196,9 @@ RECIPES["dinov2_floor_no_layerscale"] = replace(RECIPES["dinov2_floor"], build=p
 RECIPES["dinov2_floor_mask_all"] = replace(RECIPES["dinov2_floor"], batch=partial(obj.dinov2_batch, mask_share=1.0))
 # ... and iBOT at twice its weight (exercise 2 too)
 RECIPES["dinov2_floor_ibot2"] = replace(RECIPES["dinov2_floor"], loss=partial(obj.dinov2_objective, ibot_weight=2))
+# DINO's recipe with DINOv2's masked crops alone: its model (the patch head idle) and DINO's class-token loss
+RECIPES["dino_floor_masked"] = replace(RECIPES["dinov2_floor"], build=partial(_dinov2_model, layer_scale=None),
+                                       loss=partial(obj.dinov2_objective, ibot_weight=0, koleo_weight=0))
 # Early fusion's controls and baseline, each on early fusion's batches and budget (data/checkpoints/fusion.json)
 RECIPES["fusion_pooled"] = replace(RECIPES["fusion"], build=partial(_fusion_model, pool_image=True))
 RECIPES["fusion_pixels"] = replace(RECIPES["fusion"], build=partial(_fusion_model, encoder="pixels"), parent=None)
