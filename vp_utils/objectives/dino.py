@@ -261,9 +261,11 @@ def dinov2_objective(model: DINO, batch, ibot_weight: float = 1.0, koleo_weight:
     student_cls = list(model.student.head(student[:, 0]).chunk(2)) + model.student(list(crops[2:]))
     parts = distill(model, student_cls, model.teacher.head(teacher[:, 0]).chunk(2))
     hidden = mask.bool()
-    targets = torch.zeros_like(teacher_patches)
-    targets[hidden] = sinkhorn_knopp(teacher_patches[hidden], temperature=0.04)
-    ibot = ibot_patch_loss(model.student.patch_head(student[:, first:]), targets, mask, 0.1)
+    ibot = student.new_zeros(())  # a batch with nothing hidden (mask_share=0) has no iBOT term
+    if hidden.any():
+        targets = torch.zeros_like(teacher_patches)
+        targets[hidden] = sinkhorn_knopp(teacher_patches[hidden], temperature=0.04)
+        ibot = ibot_patch_loss(model.student.patch_head(student[:, first:]), targets, mask, 0.1)
     koleo = sum(koleo_loss(c) for c in student[:, 0].chunk(2)) / 2
     return {"loss": parts["loss"] + ibot_weight * ibot + koleo_weight * koleo, "DINO": parts["loss"].detach(),
             "iBOT": ibot.detach(), "KoLeo": koleo.detach()}

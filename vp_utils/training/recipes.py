@@ -199,6 +199,9 @@ RECIPES["dinov2_floor_ibot2"] = replace(RECIPES["dinov2_floor"], loss=partial(ob
 # DINO's recipe with DINOv2's masked crops alone: its model (the patch head idle) and DINO's class-token loss
 RECIPES["dino_floor_masked"] = replace(RECIPES["dinov2_floor"], build=partial(_dinov2_model, layer_scale=None),
                                        loss=partial(obj.dinov2_objective, ibot_weight=0, koleo_weight=0))
+# ... and its control: the same model and loss code with nothing masked (that code runs the student head's batch
+# norm over the global and the local crops apart, where DINO's runs it over all crops at once)
+RECIPES["dino_floor_unmasked"] = replace(RECIPES["dino_floor_masked"], batch=partial(obj.dinov2_batch, mask_share=0.0))
 # Early fusion's controls and baseline, each on early fusion's batches and budget (data/checkpoints/fusion.json)
 RECIPES["fusion_pooled"] = replace(RECIPES["fusion"], build=partial(_fusion_model, pool_image=True))
 RECIPES["fusion_pixels"] = replace(RECIPES["fusion"], build=partial(_fusion_model, encoder="pixels"), parent=None)
