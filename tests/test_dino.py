@@ -165,3 +165,16 @@ def test_dinov2_batch_masks_its_share_of_the_global_crops_only(share):
     assert mask.shape == (16, 64)  # two global crops per scene, 8x8 patches each
     assert (mask.sum(1) > 0).float().mean() == share
     assert len(crops[0]) == 8
+
+
+def test_dinov2_objective_with_nothing_hidden_has_no_ibot_term_and_still_trains():
+    from vp_utils.data import ShapesWorld
+    from vp_utils.objectives import dinov2_batch, dinov2_objective
+    from vp_utils.training import get_recipe
+    torch.manual_seed(0)
+    model = get_recipe("dinov2_floor").build()
+    batch = dinov2_batch(ShapesWorld(image_size=32, seed=0), 0, 0, 4, mask_share=0.0)
+    out = dinov2_objective(model, batch)
+    assert out["iBOT"] == 0 and out["loss"] > 0
+    out["loss"].backward()
+    assert model.student.backbone.patch_embed.proj.weight.grad.abs().sum() > 0
