@@ -196,7 +196,7 @@ RECIPES["dinov2_floor_no_layerscale"] = replace(RECIPES["dinov2_floor"], build=p
 RECIPES["dinov2_floor_mask_all"] = replace(RECIPES["dinov2_floor"], batch=partial(obj.dinov2_batch, mask_share=1.0))
 # ... and iBOT at twice its weight (exercise 2 too)
 RECIPES["dinov2_floor_ibot2"] = replace(RECIPES["dinov2_floor"], loss=partial(obj.dinov2_objective, ibot_weight=2))
-# DINO's recipe with DINOv2's masked crops alone: its model (the patch head idle) and DINO's class-token loss
+# DINO's recipe with DINOv2's masked crops: its model (the patch head idle) and DINO's class-token loss
 RECIPES["dino_floor_masked"] = replace(RECIPES["dinov2_floor"], build=partial(_dinov2_model, layer_scale=None),
                                        loss=partial(obj.dinov2_objective, ibot_weight=0, koleo_weight=0))
 # ... and its control: the same model and loss code with nothing masked (that code runs the student head's batch
